@@ -1,0 +1,136 @@
+package frontend
+
+import (
+	"bufio"
+	"encoding/base64"
+	"strings"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/cairnstack/cairn/internal/logfile"
+)
+
+// accessLog writes nginx's "combined" format, so existing log tools read it:
+//
+//	$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"
+//
+// Lines are buffered and flushed at least once a second and at shutdown.
+type accessLog struct {
+	file *logfile.File
+
+	mu  sync.Mutex // guards w and buf
+	w   *bufio.Writer
+	buf []byte
+}
+
+func openAccessLog(path string) (*accessLog, error) {
+	if path == "off" {
+		return nil, nil
+	}
+	f, err := logfile.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	return &accessLog{file: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+}
+
+const clfTime = "02/Jan/2006:15:04:05 -0700"
+
+func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote string, now time.Time) {
+	l.mu.Lock()
+	b := l.buf[:0]
+	b = append(b, remote...)
+	b = append(b, " - "...)
+	if user := basicAuthUser(ctx); user != "" {
+		b = appendEscaped(b, []byte(user))
+	} else {
+		b = append(b, '-')
+	}
+	b = append(b, " ["...)
+	b = now.AppendFormat(b, clfTime)
+	b = append(b, "] \""...)
+	b = appendEscaped(b, ctx.Method())
+	b = append(b, ' ')
+	b = appendEscaped(b, ctx.RequestURI())
+	b = append(b, ' ')
+	b = appendEscaped(b, ctx.Request.Header.Protocol())
+	b = append(b, "\" "...)
+	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(max(ctx.Response.Header.ContentLength(), 0)), 10)
+	b = append(b, " \""...)
+	b = appendEscapedOrDash(b, ctx.Referer())
+	b = append(b, "\" \""...)
+	b = appendEscapedOrDash(b, ctx.UserAgent())
+	b = append(b, "\"\n"...)
+	_, _ = l.w.Write(b)
+	l.buf = b
+	l.mu.Unlock()
+}
+
+func basicAuthUser(ctx *fasthttp.RequestCtx) string {
+	user, _, ok := parseBasicAuth(ctx.Request.Header.Peek("Authorization"))
+	if !ok {
+		return ""
+	}
+	return user
+}
+
+func appendEscapedOrDash(b, v []byte) []byte {
+	if len(v) == 0 {
+		return append(b, '-')
+	}
+	return appendEscaped(b, v)
+}
+
+// appendEscaped writes v as nginx does in logs: '"', '\' and bytes outside
+// printable ASCII become \xHH, so a client cannot forge log lines.
+func appendEscaped(b, v []byte) []byte {
+	const hex = "0123456789ABCDEF"
+	for _, c := range v {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&15])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+func (l *accessLog) flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Flush()
+}
+
+func (l *accessLog) reopen() error {
+	if err := l.flush(); err != nil {
+		return err
+	}
+	return l.file.Reopen()
+}
+
+func (l *accessLog) close() error {
+	err := l.flush()
+	if cerr := l.file.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// parseBasicAuth returns the user of an "Authorization: Basic" header.
+func parseBasicAuth(h []byte) (user, pass string, ok bool) {
+	const prefix = "basic "
+	if len(h) < len(prefix) || !strings.EqualFold(string(h[:len(prefix)]), prefix) {
+		return "", "", false
+	}
+	dec, err := base64.StdEncoding.DecodeString(string(h[len(prefix):]))
+	if err != nil {
+		return "", "", false
+	}
+	user, pass, ok = strings.Cut(string(dec), ":")
+	return user, pass, ok
+}

@@ -1,0 +1,101 @@
+package frontend
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
+
+// compressible reports whether a response of this type and size is one the
+// frontend compresses, whatever the client accepts; it also marks such a
+// response with Vary: Accept-Encoding, since its encoding depends on it.
+func (f *Frontend) compressible(ctx *fasthttp.RequestCtx, ctype string, size int64) bool {
+	c := f.cfg()
+	if size < int64(c.CompressMinSize) || len(ctx.Response.Header.Peek("Content-Encoding")) > 0 {
+		return false
+	}
+	if i := strings.IndexByte(ctype, ';'); i >= 0 {
+		ctype = ctype[:i]
+	}
+	ctype = strings.TrimSpace(strings.ToLower(ctype))
+	for _, t := range c.Compress {
+		if t == ctype {
+			addVary(&ctx.Response.Header, "Accept-Encoding")
+			return true
+		}
+	}
+	return false
+}
+
+// compress encodes the response body with brotli or gzip, as the client
+// prefers, when it is compressible and not encoded already (never twice).
+func (f *Frontend) compress(ctx *fasthttp.RequestCtx) {
+	resp := &ctx.Response
+	if resp.IsBodyStream() || resp.SkipBody || ctx.IsHead() || resp.StatusCode() == fasthttp.StatusPartialContent ||
+		resp.StatusCode() < 200 || resp.StatusCode() == fasthttp.StatusNoContent || resp.StatusCode() == fasthttp.StatusNotModified {
+		return
+	}
+	body := resp.Body()
+	if !f.compressible(ctx, string(resp.Header.ContentType()), int64(len(body))) {
+		return
+	}
+	enc := acceptedEncoding(ctx.Request.Header.Peek("Accept-Encoding"))
+	if enc == "" {
+		return
+	}
+	var out []byte
+	switch enc {
+	case "br":
+		out = fasthttp.AppendBrotliBytesLevel(nil, body, 4)
+	case "gzip":
+		out = fasthttp.AppendGzipBytesLevel(nil, body, 5)
+	}
+	resp.SetBodyRaw(out)
+	resp.Header.Set("Content-Encoding", enc)
+	resp.Header.SetContentLength(len(out))
+	// A strong validator names one representation; the compressed one is
+	// another (RFC 9110 §8.8.3), so weaken it as nginx does.
+	if et := resp.Header.Peek("ETag"); len(et) > 0 && !bytes.HasPrefix(et, []byte("W/")) {
+		resp.Header.Set("ETag", "W/"+string(et))
+	}
+}
+
+// acceptedEncoding picks "br" or "gzip" from an Accept-Encoding header,
+// honouring q-values (q=0 refuses); "" when neither is acceptable.
+func acceptedEncoding(ae []byte) string {
+	if len(ae) == 0 {
+		return ""
+	}
+	best, bestQ := "", 0.0
+	for _, part := range strings.Split(string(ae), ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		name = strings.ToLower(strings.TrimSpace(name))
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if p, err := strconv.ParseFloat(v, 64); err == nil {
+				q = p
+			}
+		}
+		if (name == "br" || name == "gzip") && q > 0 && (q > bestQ || q == bestQ && name == "br") {
+			best, bestQ = name, q
+		}
+	}
+	return best
+}
+
+// addVary adds a field to Vary unless it is listed already.
+func addVary(h *fasthttp.ResponseHeader, field string) {
+	v := h.Peek("Vary")
+	for _, f := range bytes.Split(v, []byte(",")) {
+		if f = bytes.TrimSpace(f); bytes.EqualFold(f, []byte(field)) || bytes.Equal(f, []byte("*")) {
+			return
+		}
+	}
+	if len(v) == 0 {
+		h.Set("Vary", field)
+		return
+	}
+	h.Set("Vary", string(v)+", "+field)
+}

@@ -1,0 +1,506 @@
+package frontend
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cairnstack/cairn/internal/sitefile"
+)
+
+// Config is the [frontend] section of the site file. Every field's comment
+// gives its unit and what its zero value means; Validate applies defaults.
+type Config struct {
+	// Listeners are the sockets the frontend accepts on. Default: one plain
+	// HTTP listener on the site's "frontend" address (127.0.0.1:8000).
+	Listeners []Listener `toml:"listeners"`
+	// Upstreams are named groups of backend addresses that proxy routes use.
+	Upstreams map[string]Upstream `toml:"upstreams"`
+	// Hosts are the virtual hosts, chosen by the Host header. The one marked
+	// default (or else the first) serves requests no other host claims.
+	Hosts []Host `toml:"hosts"`
+
+	// AccessLog is where requests are logged in nginx's "combined" format:
+	// a file path, "stdout", "stderr", or "off". Default "stdout".
+	AccessLog string `toml:"access_log"`
+	// TrustedProxies lists the addresses (CIDR or single IPs) whose
+	// X-Forwarded-For, X-Forwarded-Proto and X-Real-IP are believed. From any
+	// other peer those headers are dropped. Default: none.
+	TrustedProxies []string `toml:"trusted_proxies"`
+
+	// MaxBodySize is the largest request body accepted (nginx's
+	// client_max_body_size); larger gets 413. Default 100M.
+	MaxBodySize sitefile.Size `toml:"max_body_size"`
+	// MaxHeaderSize bounds the request line plus headers; larger gets 431.
+	// Default 16K.
+	MaxHeaderSize sitefile.Size `toml:"max_header_size"`
+	// MaxHeaders bounds the number of request headers; more gets 431.
+	// Default 100.
+	MaxHeaders int `toml:"max_headers"`
+	// ReadTimeout bounds reading one whole request, so a slow client (slow
+	// loris) cannot hold a connection forever. Default 60s.
+	ReadTimeout sitefile.Duration `toml:"read_timeout"`
+	// WriteTimeout bounds writing one response. Default 60s.
+	WriteTimeout sitefile.Duration `toml:"write_timeout"`
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request (nginx's keepalive_timeout). Default 65s.
+	IdleTimeout sitefile.Duration `toml:"idle_timeout"`
+	// MaxConns bounds concurrent client connections per listener; the excess
+	// is answered 503 and closed. Default 10000.
+	MaxConns int `toml:"max_conns"`
+	// Grace is how long shutdown waits for in-flight requests. Default 10s.
+	Grace sitefile.Duration `toml:"grace"`
+
+	// Compress lists the content types compressed with gzip or brotli when
+	// the client accepts it. Default: text/html, text/plain, text/css,
+	// text/xml, text/javascript, application/javascript, application/json,
+	// application/xml, image/svg+xml. Set ["off"] to disable.
+	Compress []string `toml:"compress"`
+	// CompressMinSize is the smallest body compressed. Default 1K.
+	CompressMinSize sitefile.Size `toml:"compress_min_size"`
+	// ErrorPages maps a status the frontend itself produces (502, 503, 504)
+	// to an HTML file served in place of the plain message.
+	ErrorPages map[string]string `toml:"error_pages"`
+
+	// Set by Validate.
+	trusted    []netip.Prefix
+	errorPages map[int][]byte
+}
+
+// Listener is one listening socket.
+type Listener struct {
+	// Addr is "host:port", ":port", or a name from the site's [ports].
+	Addr string `toml:"addr"`
+	// TLSCert and TLSKey are PEM files; both set makes this an HTTPS
+	// listener. They are read again on SIGHUP.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// RedirectHTTPS answers every request on this (plain) listener with a
+	// 301 to the same URL on https.
+	RedirectHTTPS bool `toml:"redirect_https"`
+	// HTTPSPort is the public HTTPS port redirects point at. Default 443.
+	HTTPSPort int `toml:"https_port"`
+}
+
+// TLS reports whether the listener serves HTTPS.
+func (l Listener) TLS() bool { return l.TLSCert != "" }
+
+// Upstream is a group of backend addresses with one connection pool each.
+type Upstream struct {
+	// Addrs are "host:port" or names from the site's [ports]. Requests go
+	// round-robin; an address that refuses a connection is skipped.
+	Addrs []string `toml:"addrs"`
+	// ConnectTimeout bounds connecting. Default 5s.
+	ConnectTimeout sitefile.Duration `toml:"connect_timeout"`
+	// ReadTimeout bounds waiting for and reading the response; past it the
+	// client gets 504. Default 60s (the seed used 3601s for Zope).
+	ReadTimeout sitefile.Duration `toml:"read_timeout"`
+	// WriteTimeout bounds sending the request. Default 60s.
+	WriteTimeout sitefile.Duration `toml:"write_timeout"`
+	// MaxConns bounds connections per address. Default 512.
+	MaxConns int `toml:"max_conns"`
+	// IdleTimeout closes pooled keep-alive connections unused this long.
+	// Default 60s.
+	IdleTimeout sitefile.Duration `toml:"idle_timeout"`
+}
+
+// Host is a virtual host.
+type Host struct {
+	// Names are the Host header values served, without port; a leading
+	// "*." matches any subdomain.
+	Names []string `toml:"names"`
+	// Default makes this host serve requests no other host claims.
+	Default bool `toml:"default"`
+	// Routes are tried in order; the first match serves the request. A
+	// request no route matches gets 404.
+	Routes []Route `toml:"routes"`
+}
+
+// Route matches requests by path and says what serves them. Exactly one of
+// Path and Regex, and exactly one of Proxy, Static, Redirect and Respond.
+type Route struct {
+	// Name labels the route in metrics. Default: its Path or Regex.
+	Name string `toml:"name"`
+	// Path matches a path prefix ("/" matches everything).
+	Path string `toml:"path"`
+	// Regex matches the path with a regular expression (RE2 syntax); its
+	// groups can be used as $1… in Rewrite, Redirect and Static.
+	Regex string `toml:"regex"`
+
+	// Proxy names an upstream that serves the request.
+	Proxy string `toml:"proxy"`
+	// Rewrite replaces the path sent upstream (regex routes: with $1…).
+	Rewrite string `toml:"rewrite"`
+	// Zope rewrites the upstream path for Zope's VirtualHostMonster so that
+	// the URLs Zope generates point at the public scheme, host and port.
+	Zope *Zope `toml:"zope"`
+
+	// Static is a folder served as files (nginx's alias): a prefix route
+	// maps the rest of the path below it; a regex route with a group maps
+	// the first group.
+	Static string `toml:"static"`
+	// Index is the file served for a folder. Default "index.html".
+	Index string `toml:"index"`
+
+	// Redirect is a target URL; $1… expand regex groups and {uri} the
+	// request URI. RedirectCode defaults to 302.
+	Redirect     string `toml:"redirect"`
+	RedirectCode int    `toml:"redirect_code"`
+
+	// Respond is a fixed body; Status defaults to 200 and ContentType to
+	// text/plain.
+	Respond     *string `toml:"respond"`
+	Status      int     `toml:"status"`
+	ContentType string  `toml:"content_type"`
+
+	// CacheControl sets the Cache-Control header of static and fixed
+	// responses; Expires (a duration) sets Expires and, when CacheControl is
+	// empty, "max-age".
+	CacheControl string            `toml:"cache_control"`
+	Expires      sitefile.Duration `toml:"expires"`
+}
+
+// Zope configures the VirtualHostMonster rewrite of a proxy route:
+// /path becomes /VirtualHostBase/{scheme}/{host}:{port}/{site}/VirtualHostRoot/path.
+type Zope struct {
+	// Site is the path of the site object in Zope ("Plone", "/a/b"); empty
+	// for Zope's root (the ZMI).
+	Site string `toml:"site"`
+	// Base is the public sub-path the site appears under ("/zmi-admin");
+	// it is removed from the path and given to Zope as _vh_ segments.
+	Base string `toml:"base"`
+	// Host and Port override the public host and port; by default they come
+	// from the request's Host header and the listener's scheme.
+	Host string `toml:"host"`
+	Port int    `toml:"port"`
+}
+
+// NewConfig returns a Config holding the built-in defaults.
+func NewConfig() *Config {
+	return &Config{
+		AccessLog:       "stdout",
+		MaxBodySize:     100 << 20,
+		MaxHeaderSize:   16 << 10,
+		MaxHeaders:      100,
+		ReadTimeout:     sitefile.Duration(60 * time.Second),
+		WriteTimeout:    sitefile.Duration(60 * time.Second),
+		IdleTimeout:     sitefile.Duration(65 * time.Second),
+		MaxConns:        10000,
+		Grace:           sitefile.Duration(10 * time.Second),
+		CompressMinSize: 1 << 10,
+		Compress: []string{"text/html", "text/plain", "text/css", "text/xml", "text/javascript",
+			"application/javascript", "application/json", "application/xml", "image/svg+xml"},
+	}
+}
+
+// flagRoute is the one route that flags alone can describe.
+type flagRoute struct {
+	cfg      *Config
+	listen   string
+	upstream string
+	static   string
+	zopeSite string
+	set      bool
+}
+
+// RegisterFlags registers one flag per scalar field. Flags alone describe a
+// single default host: -upstream proxies every path (with -zope-site for
+// the VirtualHostMonster rewrite), or -static serves a folder.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fr := &flagRoute{cfg: c}
+	fs.Func("listen", "listen address (repeatable; replaces the configured listeners)", fr.addListener)
+	fs.Func("upstream", "proxy every path of a single default host to these comma-separated addresses", func(s string) error {
+		fr.upstream = s
+		return fr.apply()
+	})
+	fs.Func("static", "serve every path of a single default host from this folder", func(s string) error {
+		fr.static = s
+		return fr.apply()
+	})
+	fs.Func("zope-site", "with -upstream: rewrite paths for Zope's VirtualHostMonster to this site id", func(s string) error {
+		fr.zopeSite = s
+		return fr.apply()
+	})
+	fs.StringVar(&c.AccessLog, "access-log", c.AccessLog, "access log: a path, stdout, stderr or off")
+	fs.Func("trusted-proxies", "comma-separated CIDRs whose forwarding headers are trusted", func(s string) error {
+		c.TrustedProxies = splitList(s)
+		return nil
+	})
+	fs.Var(&c.MaxBodySize, "max-body-size", "largest request body (413 above)")
+	fs.Var(&c.MaxHeaderSize, "max-header-size", "largest request head (431 above)")
+	fs.IntVar(&c.MaxHeaders, "max-headers", c.MaxHeaders, "most request headers (431 above)")
+	fs.Var(&c.ReadTimeout, "read-timeout", "time to read a whole request")
+	fs.Var(&c.WriteTimeout, "write-timeout", "time to write a response")
+	fs.Var(&c.IdleTimeout, "idle-timeout", "keep-alive idle time")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "concurrent connections per listener")
+	fs.Var(&c.Grace, "grace", "shutdown grace period for in-flight requests")
+	fs.Var(&c.CompressMinSize, "compress-min-size", "smallest body compressed")
+}
+
+func (fr *flagRoute) addListener(s string) error {
+	if !fr.set {
+		fr.cfg.Listeners = nil
+		fr.set = true
+	}
+	fr.cfg.Listeners = append(fr.cfg.Listeners, Listener{Addr: s})
+	return nil
+}
+
+// apply rebuilds the single flag-described host from the flags seen so far.
+func (fr *flagRoute) apply() error {
+	r := Route{Name: "default", Path: "/"}
+	switch {
+	case fr.upstream != "" && fr.static != "":
+		return errors.New("-upstream and -static exclude each other")
+	case fr.upstream != "":
+		fr.cfg.Upstreams = map[string]Upstream{"default": {Addrs: splitList(fr.upstream)}}
+		r.Proxy = "default"
+		if fr.zopeSite != "" {
+			r.Zope = &Zope{Site: fr.zopeSite}
+		}
+	case fr.static != "":
+		r.Static = fr.static
+	default:
+		return nil
+	}
+	fr.cfg.Hosts = []Host{{Default: true, Routes: []Route{r}}}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Validate applies defaults, resolves address names against site and
+// checks every value; errors name the key at fault.
+func (c *Config) Validate(site sitefile.Site) error {
+	if len(c.Listeners) == 0 {
+		c.Listeners = []Listener{{Addr: "frontend"}}
+	}
+	for i := range c.Listeners {
+		if err := c.Listeners[i].validate(site); err != nil {
+			return sitefile.Prefix("listeners["+strconv.Itoa(i)+"]", err)
+		}
+	}
+	for name, u := range c.Upstreams {
+		if err := u.validate(site); err != nil {
+			return sitefile.Prefix("upstreams."+name, err)
+		}
+		c.Upstreams[name] = u
+	}
+	if len(c.Hosts) == 0 {
+		return sitefile.Errorf("hosts", "no virtual host: add a [[frontend.hosts]] with routes (or use -upstream/-static)")
+	}
+	for i := range c.Hosts {
+		if err := c.Hosts[i].validate(c); err != nil {
+			return sitefile.Prefix("hosts["+strconv.Itoa(i)+"]", err)
+		}
+	}
+	switch c.AccessLog {
+	case "":
+		c.AccessLog = "stdout"
+	}
+	c.trusted = nil
+	for i, s := range c.TrustedProxies {
+		p, err := parsePrefix(s)
+		if err != nil {
+			return sitefile.Errorf("trusted_proxies["+strconv.Itoa(i)+"]", "%v", err)
+		}
+		c.trusted = append(c.trusted, p)
+	}
+	for key, v := range map[string]int64{"max_body_size": int64(c.MaxBodySize), "max_header_size": int64(c.MaxHeaderSize),
+		"max_headers": int64(c.MaxHeaders), "max_conns": int64(c.MaxConns)} {
+		if v <= 0 {
+			return sitefile.Errorf(key, "must be positive")
+		}
+	}
+	if c.MaxHeaderSize < 1<<10 {
+		return sitefile.Errorf("max_header_size", "at least 1K")
+	}
+	if c.MaxBodySize > 1<<31-1 {
+		return sitefile.Errorf("max_body_size", "at most 2G")
+	}
+	return c.loadErrorPages()
+}
+
+func (c *Config) loadErrorPages() error {
+	c.errorPages = map[int][]byte{}
+	for k, path := range c.ErrorPages {
+		code, err := strconv.Atoi(k)
+		if err != nil || code < 400 || code > 599 {
+			return sitefile.Errorf("error_pages."+k, "not an error status")
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return sitefile.Errorf("error_pages."+k, "%v", err)
+		}
+		c.errorPages[code] = b
+	}
+	return nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func (l *Listener) validate(site sitefile.Site) error {
+	addr, err := site.Addr(l.Addr)
+	if err != nil {
+		return sitefile.Errorf("addr", "%v", err)
+	}
+	l.Addr = addr
+	if (l.TLSCert == "") != (l.TLSKey == "") {
+		return sitefile.Errorf("tls_key", "tls_cert and tls_key go together")
+	}
+	if l.TLS() {
+		if _, err := loadCert(l.TLSCert, l.TLSKey); err != nil {
+			return sitefile.Errorf("tls_cert", "%v", err)
+		}
+		if l.RedirectHTTPS {
+			return sitefile.Errorf("redirect_https", "only for plain listeners")
+		}
+	}
+	if l.HTTPSPort == 0 {
+		l.HTTPSPort = 443
+	}
+	return nil
+}
+
+func (u *Upstream) validate(site sitefile.Site) error {
+	if len(u.Addrs) == 0 {
+		return sitefile.Errorf("addrs", "no address")
+	}
+	for i, a := range u.Addrs {
+		addr, err := site.Addr(a)
+		if err != nil {
+			return sitefile.Errorf("addrs["+strconv.Itoa(i)+"]", "%v", err)
+		}
+		u.Addrs[i] = addr
+	}
+	def := func(d *sitefile.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = sitefile.Duration(v)
+		}
+	}
+	def(&u.ConnectTimeout, 5*time.Second)
+	def(&u.ReadTimeout, 60*time.Second)
+	def(&u.WriteTimeout, 60*time.Second)
+	def(&u.IdleTimeout, 60*time.Second)
+	if u.MaxConns == 0 {
+		u.MaxConns = 512
+	}
+	return nil
+}
+
+func (h *Host) validate(c *Config) error {
+	for i, n := range h.Names {
+		n = strings.ToLower(strings.TrimSpace(n))
+		if n == "" || strings.ContainsAny(n, "/ :") {
+			return sitefile.Errorf("names["+strconv.Itoa(i)+"]", "invalid host name %q", n)
+		}
+		h.Names[i] = n
+	}
+	if len(h.Routes) == 0 {
+		return sitefile.Errorf("routes", "no route")
+	}
+	for i := range h.Routes {
+		if err := h.Routes[i].validate(c); err != nil {
+			return sitefile.Prefix("routes["+strconv.Itoa(i)+"]", err)
+		}
+	}
+	return nil
+}
+
+func (r *Route) validate(c *Config) error {
+	switch {
+	case (r.Path == "") == (r.Regex == ""):
+		return sitefile.Errorf("path", "set exactly one of path and regex")
+	case r.Path != "" && !strings.HasPrefix(r.Path, "/"):
+		return sitefile.Errorf("path", "must start with /")
+	case r.Regex != "":
+		if _, err := regexp.Compile(r.Regex); err != nil {
+			return sitefile.Errorf("regex", "%v", err)
+		}
+	}
+	if r.Name == "" {
+		r.Name = r.Path + r.Regex
+	}
+	kinds := 0
+	for _, set := range []bool{r.Proxy != "", r.Static != "", r.Redirect != "", r.Respond != nil} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		return sitefile.Errorf("proxy", "set exactly one of proxy, static, redirect and respond")
+	}
+	if r.Proxy != "" {
+		if _, ok := c.Upstreams[r.Proxy]; !ok {
+			return sitefile.Errorf("proxy", "no upstream %q in [frontend.upstreams]", r.Proxy)
+		}
+	}
+	if r.Zope != nil {
+		if r.Proxy == "" {
+			return sitefile.Errorf("zope", "only for proxy routes")
+		}
+		if r.Zope.Base != "" && (!strings.HasPrefix(r.Zope.Base, "/") || strings.HasSuffix(r.Zope.Base, "/")) {
+			return sitefile.Errorf("zope.base", "must start and not end with / (e.g. \"/zmi-admin\")")
+		}
+	}
+	if r.Static != "" {
+		fi, err := os.Stat(r.Static)
+		if err != nil {
+			return sitefile.Errorf("static", "%v", err)
+		}
+		if !fi.IsDir() {
+			return sitefile.Errorf("static", "%s is not a folder", r.Static)
+		}
+		if r.Index == "" {
+			r.Index = "index.html"
+		}
+	}
+	if r.Redirect != "" {
+		if r.RedirectCode == 0 {
+			r.RedirectCode = 302
+		}
+		if r.RedirectCode < 300 || r.RedirectCode > 308 {
+			return sitefile.Errorf("redirect_code", "not a redirect status")
+		}
+	}
+	if r.Status == 0 {
+		r.Status = 200
+	}
+	if r.Status < 100 || r.Status > 599 {
+		return sitefile.Errorf("status", "invalid status %d", r.Status)
+	}
+	if r.ContentType == "" {
+		r.ContentType = "text/plain; charset=utf-8"
+	}
+	return nil
+}
+
+// String summarises the configuration for the start-up log line.
+func (c *Config) String() string {
+	return fmt.Sprintf("listeners=%v upstreams=%v hosts=%d access_log=%s max_body=%v max_header=%v timeouts(read=%v write=%v idle=%v) max_conns=%d grace=%v",
+		c.Listeners, c.Upstreams, len(c.Hosts), c.AccessLog, c.MaxBodySize, c.MaxHeaderSize, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.Grace)
+}

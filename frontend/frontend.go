@@ -1,0 +1,451 @@
+package frontend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"reflect"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/errgroup"
+)
+
+// Frontend is the front web server. It is safe for concurrent use; Reload
+// may be called while it serves.
+type Frontend struct {
+	logger    *slog.Logger
+	m         *metrics
+	listeners []Listener // fixed at New: changing them needs a restart
+	certs     []*certStore
+
+	state   atomic.Pointer[router]
+	access  atomic.Pointer[accessLog]
+	servers atomic.Pointer[[]*fasthttp.Server]
+	serving atomic.Bool
+
+	closeOnce sync.Once
+}
+
+// New builds a Frontend from a validated configuration. It opens the access
+// log and static folders but no sockets. A nil logger discards; a nil
+// registerer registers nothing.
+func New(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*Frontend, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	f := &Frontend{logger: logger, listeners: append([]Listener(nil), cfg.Listeners...)}
+	f.m = newMetrics(reg, f.openConns)
+	for _, l := range cfg.Listeners {
+		cs := &certStore{}
+		if l.TLS() {
+			c, err := loadCert(l.TLSCert, l.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("frontend: listener %s: %w", l.Addr, err)
+			}
+			cs.cert.Store(c)
+		}
+		f.certs = append(f.certs, cs)
+	}
+	rt, err := newRouter(cfg, f.m)
+	if err != nil {
+		return nil, fmt.Errorf("frontend: %w", err)
+	}
+	al, err := openAccessLog(cfg.AccessLog)
+	if err != nil {
+		rt.close()
+		return nil, fmt.Errorf("frontend: %w", err)
+	}
+	f.state.Store(rt)
+	f.access.Store(al)
+	return f, nil
+}
+
+func (f *Frontend) cfg() *Config { return f.state.Load().cfg }
+
+// Listen opens the configured listeners, in order.
+func (f *Frontend) Listen() ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, l := range f.listeners {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, o := range lns {
+				o.Close()
+			}
+			return nil, fmt.Errorf("frontend: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// Serve serves lns (one per configured listener, in order; TLS is added
+// here for TLS listeners) until ctx is cancelled, then stops accepting,
+// lets in-flight requests finish within the grace period, and returns.
+func (f *Frontend) Serve(ctx context.Context, lns []net.Listener) error {
+	if len(lns) != len(f.listeners) {
+		return fmt.Errorf("frontend: %d listeners given, %d configured", len(lns), len(f.listeners))
+	}
+	servers := make([]*fasthttp.Server, len(lns))
+	for i := range lns {
+		servers[i] = f.newServer(i)
+		if f.listeners[i].TLS() {
+			lns[i] = tls.NewListener(lns[i], f.certs[i].tlsConfig())
+		}
+	}
+	f.servers.Store(&servers)
+	g, gctx := errgroup.WithContext(ctx)
+	for i, srv := range servers {
+		f.logger.Info("listening", "addr", lns[i].Addr().String(), "tls", f.listeners[i].TLS())
+		g.Go(func() error {
+			err := srv.Serve(lns[i])
+			if gctx.Err() != nil {
+				return nil // closed by shutdown
+			}
+			return err
+		})
+	}
+	f.serving.Store(true)
+	g.Go(func() error { f.flushLoop(gctx); return nil })
+	g.Go(func() error {
+		<-gctx.Done()
+		f.serving.Store(false)
+		err := f.shutdown(servers)
+		// A server whose Serve had not yet registered its listener when
+		// shutdown ran would accept forever: close the listeners too.
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+		return err
+	})
+	err := g.Wait()
+	if al := f.access.Load(); al != nil {
+		_ = al.flush()
+	}
+	return err
+}
+
+// shutdown drains every server in parallel within the grace period; what is
+// still running after it is cut off.
+func (f *Frontend) shutdown(servers []*fasthttp.Server) error {
+	grace := f.cfg().Grace.D()
+	f.logger.Info("draining", "grace", grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Go(func() {
+			if err := srv.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				f.logger.Warn("shutdown", "err", err)
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+func (f *Frontend) flushLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if al := f.access.Load(); al != nil {
+				if err := al.flush(); err != nil {
+					f.logger.Error("access log", "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (f *Frontend) newServer(i int) *fasthttp.Server {
+	cfg := f.cfg()
+	l := f.listeners[i]
+	scheme := "http"
+	if l.TLS() {
+		scheme = "https"
+	}
+	return &fasthttp.Server{
+		Handler:                       func(ctx *fasthttp.RequestCtx) { f.serve(ctx, l, scheme) },
+		ErrorHandler:                  f.requestError,
+		Name:                          "cairn",
+		ReadBufferSize:                int(cfg.MaxHeaderSize),
+		MaxRequestBodySize:            int(cfg.MaxBodySize),
+		ReadTimeout:                   cfg.ReadTimeout.D(),
+		WriteTimeout:                  cfg.WriteTimeout.D(),
+		IdleTimeout:                   cfg.IdleTimeout.D(),
+		Concurrency:                   cfg.MaxConns,
+		DisableHeaderNamesNormalizing: true,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{f.logger},
+	}
+}
+
+// fasthttpLogger sends fasthttp's own messages to slog at debug level:
+// they are per-connection errors (client resets, timeouts), not events.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (fl fasthttpLogger) Printf(format string, args ...any) {
+	fl.l.Debug(fmt.Sprintf(format, args...))
+}
+
+// requestError answers a request fasthttp could not read.
+func (f *Frontend) requestError(ctx *fasthttp.RequestCtx, err error) {
+	status, msg := requestErrorStatus(err)
+	ctx.Error(msg, status)
+	f.finish(ctx, nil, time.Now())
+}
+
+// serve is the request path: virtual host, route, then the route's action.
+func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
+	start := time.Now()
+	rt := f.state.Load()
+	if l.RedirectHTTPS {
+		host, _ := publicHostPort(ctx, scheme)
+		target := "https://" + host
+		if l.HTTPSPort != 443 {
+			target = "https://" + net.JoinHostPort(host, strconv.Itoa(l.HTTPSPort))
+		}
+		ctx.Response.Header.Set("Location", target+string(ctx.RequestURI()))
+		ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+		f.finish(ctx, nil, start)
+		return
+	}
+	if ctx.Request.Header.Len() > rt.cfg.MaxHeaders {
+		ctx.Error("too many request headers\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
+		ctx.SetConnectionClose()
+		f.finish(ctx, nil, start)
+		return
+	}
+	path := string(ctx.Path())
+	r, groups := rt.host(ctx.Host()).match(path)
+	switch {
+	case r == nil:
+		ctx.Error("not found\n", fasthttp.StatusNotFound)
+	case r.pool != nil:
+		f.proxy(ctx, rt, r, groups, path, scheme)
+	case r.static != nil:
+		f.serveStatic(ctx, r, r.rest(path, groups))
+	case r.Redirect != "":
+		ctx.Response.Header.Set("Location", r.expand(r.Redirect, groups, ctx))
+		ctx.SetStatusCode(r.RedirectCode)
+	default:
+		ctx.SetStatusCode(r.Status)
+		ctx.SetContentType(r.ContentType)
+		setCacheHeaders(ctx, r)
+		ctx.SetBody(r.body)
+	}
+	f.compress(ctx)
+	f.finish(ctx, r, start)
+}
+
+// proxy forwards the request to the route's upstream.
+func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups []string, path, scheme string) {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	ctx.Request.CopyTo(req)
+	removeHopByHop(&req.Header)
+	setForwarded(ctx, req, scheme, rt.cfg.trusted)
+	if r.Rewrite != "" || r.Zope != nil {
+		p := path
+		if r.Rewrite != "" {
+			p = r.expand(r.Rewrite, groups, ctx)
+		}
+		if r.Zope != nil {
+			host, port := publicHostPort(ctx, scheme)
+			p = vhmPath(r.Zope, scheme, host, port, p)
+		} else {
+			p = escapePath(p)
+		}
+		if q := ctx.URI().QueryString(); len(q) > 0 {
+			p += "?" + string(q)
+		}
+		req.SetRequestURI(p)
+	}
+	req.URI().SetScheme("http") // the inbound scheme may be https; upstreams speak plain HTTP
+	if len(req.Header.Host()) == 0 {
+		req.Header.SetHost(r.pool.clients[0].Addr)
+	}
+	if err := r.pool.do(req, &ctx.Response); err != nil {
+		ctx.Response.Reset()
+		status := statusFor(err)
+		f.logger.Warn("upstream failed", "upstream", r.pool.name, "path", path, "status", status, "err", err)
+		f.errorPage(ctx, rt, status)
+		return
+	}
+	removeHopByHop(&ctx.Response.Header)
+	ctx.Response.Header.ResetConnectionClose()
+}
+
+// errorPage answers status with the configured page, or a short message.
+func (f *Frontend) errorPage(ctx *fasthttp.RequestCtx, rt *router, status int) {
+	if page, ok := rt.cfg.errorPages[status]; ok {
+		ctx.SetStatusCode(status)
+		ctx.SetContentType("text/html; charset=utf-8")
+		ctx.SetBody(page)
+		return
+	}
+	ctx.Error(fasthttp.StatusMessage(status)+"\n", status)
+}
+
+// finish counts the request and writes its access log line.
+func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time) {
+	status := ctx.Response.StatusCode()
+	if r != nil {
+		r.requests[classIndex(status)].Inc()
+	} else {
+		f.m.requests.WithLabelValues("_", "_", [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}[classIndex(status)]).Inc()
+	}
+	f.m.bytesIn.Add(float64(len(ctx.Request.Header.RawHeaders()) + len(ctx.Request.Body())))
+	if n := ctx.Response.Header.ContentLength(); n > 0 && !ctx.Response.SkipBody {
+		f.m.bytesOut.Add(float64(n))
+	}
+	if al := f.access.Load(); al != nil {
+		real, _ := clientIP(ctx, f.cfg().trusted)
+		al.log(ctx, real.String(), now)
+	}
+}
+
+func (f *Frontend) openConns() float64 {
+	sp := f.servers.Load()
+	if sp == nil {
+		return 0
+	}
+	n := 0
+	for _, s := range *sp {
+		n += int(s.GetOpenConnectionsCount())
+	}
+	return float64(n)
+}
+
+// Reload swaps in a new validated configuration: hosts, routes, upstreams,
+// error pages, the access log path and the certificates are replaced at
+// once, without dropping a connection. Listener addresses and the
+// connection limits are fixed at start; changes to them are refused (a
+// restart applies them) and the old configuration stays.
+func (f *Frontend) Reload(cfg *Config) error {
+	if err := f.fixedChanged(cfg); err != nil {
+		return err
+	}
+	var certs []*tls.Certificate
+	for _, l := range cfg.Listeners {
+		var c *tls.Certificate
+		if l.TLS() {
+			var err error
+			if c, err = loadCert(l.TLSCert, l.TLSKey); err != nil {
+				return fmt.Errorf("frontend: %w", err)
+			}
+		}
+		certs = append(certs, c)
+	}
+	rt, err := newRouter(cfg, f.m)
+	if err != nil {
+		return fmt.Errorf("frontend: %w", err)
+	}
+	if cfg.AccessLog != f.cfg().AccessLog {
+		al, err := openAccessLog(cfg.AccessLog)
+		if err != nil {
+			rt.close()
+			return fmt.Errorf("frontend: %w", err)
+		}
+		if old := f.access.Swap(al); old != nil {
+			_ = old.close()
+		}
+	}
+	for i, c := range certs {
+		if c != nil {
+			f.certs[i].cert.Store(c)
+		}
+	}
+	old := f.state.Swap(rt)
+	// Requests in flight on the old router finish on its pools; close their
+	// idle connections once they are done.
+	time.AfterFunc(old.cfg.Grace.D()+time.Second, old.close)
+	return nil
+}
+
+// fixedChanged refuses a reload that changes what only a restart applies.
+func (f *Frontend) fixedChanged(cfg *Config) error {
+	if len(cfg.Listeners) != len(f.listeners) {
+		return errors.New("frontend: listeners changed; restart to apply")
+	}
+	for i, l := range cfg.Listeners {
+		o := f.listeners[i]
+		if l.Addr != o.Addr || l.TLS() != o.TLS() || l.RedirectHTTPS != o.RedirectHTTPS || l.HTTPSPort != o.HTTPSPort {
+			return fmt.Errorf("frontend: listener %s changed; restart to apply", o.Addr)
+		}
+	}
+	old := f.cfg()
+	type limits struct {
+		a, b, c, d, e, g any
+	}
+	if !reflect.DeepEqual(limits{old.MaxBodySize, old.MaxHeaderSize, old.ReadTimeout, old.WriteTimeout, old.IdleTimeout, old.MaxConns},
+		limits{cfg.MaxBodySize, cfg.MaxHeaderSize, cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout, cfg.MaxConns}) {
+		return errors.New("frontend: connection limits or timeouts changed; restart to apply")
+	}
+	return nil
+}
+
+// ReopenLogs reopens the access log (SIGUSR1, after logrotate moved it).
+func (f *Frontend) ReopenLogs() error {
+	if al := f.access.Load(); al != nil {
+		return al.reopen()
+	}
+	return nil
+}
+
+// Health is nil while the frontend accepts requests.
+func (f *Frontend) Health() error {
+	if !f.serving.Load() {
+		return errors.New("not serving")
+	}
+	return nil
+}
+
+// Status is a snapshot for the admin endpoint.
+type Status struct {
+	Listeners []string
+	OpenConns int
+	Hosts     int
+	Upstreams map[string][]string
+}
+
+// Status returns a copy of the frontend's state.
+func (f *Frontend) Status() Status {
+	cfg := f.cfg()
+	s := Status{OpenConns: int(f.openConns()), Hosts: len(cfg.Hosts), Upstreams: map[string][]string{}}
+	for _, l := range f.listeners {
+		s.Listeners = append(s.Listeners, l.Addr)
+	}
+	for n, u := range cfg.Upstreams {
+		s.Upstreams[n] = append([]string(nil), u.Addrs...)
+	}
+	return s
+}
+
+// Close releases the access log and upstream pools; it is safe to call
+// twice.
+func (f *Frontend) Close() error {
+	var err error
+	f.closeOnce.Do(func() {
+		f.state.Load().close()
+		if al := f.access.Load(); al != nil {
+			err = al.close()
+		}
+	})
+	return err
+}

@@ -1,0 +1,140 @@
+package frontend_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cairnstack/cairn/frontend"
+	"github.com/cairnstack/cairn/internal/origin"
+	"github.com/cairnstack/cairn/internal/sitefile"
+)
+
+// startOrigin serves a Zope stand-in on a loopback port.
+func startOrigin(t *testing.T, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = origin.New(name, 0).Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
+}
+
+type running struct {
+	f    *frontend.Frontend
+	addr []string // one per listener
+	reg  *prometheus.Registry
+}
+
+// url is an http URL on the first listener.
+func (r *running) url(path string) string { return "http://" + r.addr[0] + path }
+
+// startFrontend validates cfg, serves it on loopback ports (one per
+// listener; Addr is replaced), and stops it when the test ends.
+func startFrontend(t *testing.T, cfg *frontend.Config) *running {
+	t.Helper()
+	if len(cfg.Listeners) == 0 {
+		cfg.Listeners = []frontend.Listener{{Addr: "127.0.0.1:0"}}
+	}
+	if cfg.AccessLog == "stdout" {
+		cfg.AccessLog = "off"
+	}
+	if err := cfg.Validate(sitefile.Site{}); err != nil {
+		t.Fatal(err)
+	}
+	var lns []net.Listener
+	var addrs []string
+	for range cfg.Listeners {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	reg := prometheus.NewRegistry()
+	f, err := frontend.New(cfg, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Serve(ctx, lns) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		f.Close()
+	})
+	return &running{f: f, addr: addrs, reg: reg}
+}
+
+// proxyConfig proxies every path of a default host to addrs.
+func proxyConfig(addrs ...string) *frontend.Config {
+	cfg := frontend.NewConfig()
+	cfg.Upstreams = map[string]frontend.Upstream{"zope": {Addrs: addrs}}
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{{Path: "/", Proxy: "zope"}}}}
+	return cfg
+}
+
+var client = &http.Client{
+	Timeout:       10 * time.Second,
+	Transport:     &http.Transport{DisableCompression: true},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// get does a GET with optional header pairs and returns the response and body.
+func get(t *testing.T, url string, headers ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if strings.EqualFold(headers[i], "Host") {
+			req.Host = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// raw sends bytes on a new connection and returns what comes back until the
+// server closes or 3 seconds pass.
+func raw(t *testing.T, addr, data string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+func strp(s string) *string { return &s }

@@ -1,0 +1,57 @@
+package frontend
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// metrics are the frontend's Prometheus series. Route counters are resolved
+// once per compiled route (router.go), so the request path does no label
+// lookups.
+type metrics struct {
+	requests        *prometheus.CounterVec
+	upstreamLatency *prometheus.HistogramVec
+	upstreamErrors  *prometheus.CounterVec
+	bytesIn         prometheus.Counter
+	bytesOut        prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, openConns func() float64) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_frontend_requests_total",
+			Help: "Requests answered, by virtual host, route and status class.",
+		}, []string{"host", "route", "class"}),
+		upstreamLatency: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cairn_frontend_upstream_duration_seconds",
+			Help:    "Time from sending a request upstream to having its whole response.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"upstream"}),
+		upstreamErrors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_frontend_upstream_errors_total",
+			Help: "Failed upstream exchanges, by upstream and kind (refused, connect_timeout, timeout, reset, other).",
+		}, []string{"upstream", "kind"}),
+		bytesIn: f.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_frontend_received_bytes_total",
+			Help: "Request bytes received from clients (head and body).",
+		}),
+		bytesOut: f.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_frontend_sent_bytes_total",
+			Help: "Response body bytes sent to clients.",
+		}),
+	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cairn_frontend_open_connections",
+		Help: "Client connections open now.",
+	}, openConns)
+	return m
+}
+
+// classIndex maps a status to the index of its class counter.
+func classIndex(status int) int {
+	if status < 100 || status > 599 {
+		return 0
+	}
+	return status / 100
+}

@@ -1,0 +1,222 @@
+package frontend_test
+
+import (
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnstack/cairn/frontend"
+	"github.com/cairnstack/cairn/internal/sitefile"
+)
+
+type echoed struct {
+	Method  string            `json:"method"`
+	URI     string            `json:"uri"`
+	Host    string            `json:"host"`
+	Headers map[string]string `json:"headers"`
+	Body    int               `json:"body_bytes"`
+}
+
+func decodeEcho(t *testing.T, body string) echoed {
+	t.Helper()
+	var e echoed
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("echo body %q: %v", body, err)
+	}
+	return e
+}
+
+func TestProxyForwardingHeaders(t *testing.T) {
+	fe := startFrontend(t, proxyConfig(startOrigin(t, "i1")))
+	resp, body := get(t, fe.url("/echo?a=1"), "Host", "www.example.com",
+		"X-Forwarded-For", "6.6.6.6", "X-Real-IP", "6.6.6.6", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "evil")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	e := decodeEcho(t, body)
+	want := map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-Ip": "127.0.0.1", "X-Forwarded-Proto": "http", "Host": "www.example.com"}
+	for k, v := range want {
+		if e.Headers[k] != v {
+			t.Errorf("%s = %q; want %q (untrusted client headers must be replaced)", k, e.Headers[k], v)
+		}
+	}
+	if _, ok := e.Headers["X-Forwarded-Host"]; ok {
+		t.Errorf("X-Forwarded-Host from an untrusted client was passed on")
+	}
+	if e.URI != "/echo?a=1" {
+		t.Errorf("uri %q", e.URI)
+	}
+}
+
+func TestProxyTrustedProxy(t *testing.T) {
+	cfg := proxyConfig(startOrigin(t, "i1"))
+	cfg.TrustedProxies = []string{"127.0.0.0/8", "10.0.0.0/8"}
+	fe := startFrontend(t, cfg)
+	_, body := get(t, fe.url("/echo"), "X-Forwarded-For", "203.0.113.9, 10.1.1.1", "X-Forwarded-Proto", "https")
+	e := decodeEcho(t, body)
+	if got, want := e.Headers["X-Forwarded-For"], "203.0.113.9, 10.1.1.1, 127.0.0.1"; got != want {
+		t.Errorf("X-Forwarded-For = %q; want %q", got, want)
+	}
+	if got := e.Headers["X-Real-Ip"]; got != "203.0.113.9" {
+		t.Errorf("X-Real-IP = %q; want the last untrusted address", got)
+	}
+	if got := e.Headers["X-Forwarded-Proto"]; got != "https" {
+		t.Errorf("X-Forwarded-Proto = %q; want the trusted proxy's", got)
+	}
+}
+
+func TestProxyHopByHopHeaders(t *testing.T) {
+	fe := startFrontend(t, proxyConfig(startOrigin(t, "i1")))
+	_, body := get(t, fe.url("/echo"), "Connection", "keep-alive, X-Secret", "X-Secret", "1", "Keep-Alive", "timeout=5",
+		"Proxy-Authorization", "Basic x", "Te", "trailers", "Upgrade", "websocket")
+	e := decodeEcho(t, body)
+	for _, h := range []string{"X-Secret", "Keep-Alive", "Proxy-Authorization", "Te", "Upgrade"} {
+		if _, ok := e.Headers[h]; ok {
+			t.Errorf("hop-by-hop header %s reached the upstream", h)
+		}
+	}
+}
+
+func TestProxyResponseHopByHop(t *testing.T) {
+	// An upstream that sends hop-by-hop headers and Connection: close.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nConnection: close, X-Internal\r\nX-Internal: 1\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok"))
+			}()
+		}
+	}()
+	fe := startFrontend(t, proxyConfig(ln.Addr().String()))
+	resp, body := get(t, fe.url("/"))
+	if body != "ok" {
+		t.Fatalf("body %q", body)
+	}
+	for _, h := range []string{"X-Internal", "Keep-Alive"} {
+		if resp.Header.Get(h) != "" {
+			t.Errorf("response hop-by-hop header %s passed to the client", h)
+		}
+	}
+	if resp.Close {
+		t.Errorf("upstream's Connection: close leaked to the client connection")
+	}
+}
+
+func TestZopeVirtualHostMonster(t *testing.T) {
+	o := startOrigin(t, "i1")
+	cfg := frontend.NewConfig()
+	cfg.Upstreams = map[string]frontend.Upstream{"zope": {Addrs: []string{o}}, "debug": {Addrs: []string{o}}}
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{
+		{Path: "/zmi-admin/", Proxy: "debug", Zope: &frontend.Zope{Base: "/zmi-admin"}},
+		{Path: "/", Proxy: "zope", Zope: &frontend.Zope{Site: "Plone"}},
+	}}}
+	fe := startFrontend(t, cfg)
+	for _, tc := range []struct{ host, path, want string }{
+		{"www.example.com", "/echo", "/VirtualHostBase/http/www.example.com:80/Plone/VirtualHostRoot/echo"},
+		{"www.example.com:8080", "/news/item?x=1", "/VirtualHostBase/http/www.example.com:8080/Plone/VirtualHostRoot/news/item?x=1"},
+		{"www.example.com", "/a%20b", "/VirtualHostBase/http/www.example.com:80/Plone/VirtualHostRoot/a%20b"},
+		{"www.example.com", "/zmi-admin/manage_main", "/VirtualHostBase/http/www.example.com:80/VirtualHostRoot/_vh_zmi-admin/manage_main"},
+		{"www.example.com", "/zmi-admin/../etc", "/VirtualHostBase/http/www.example.com:80/Plone/VirtualHostRoot/etc"},
+	} {
+		_, body := get(t, fe.url(tc.path), "Host", tc.host)
+		if !strings.Contains(body, tc.want) {
+			t.Errorf("%s%s reached Zope as %q; want %q", tc.host, tc.path, body, tc.want)
+		}
+	}
+}
+
+func TestUpstreamFailures(t *testing.T) {
+	// A dead address: nothing listens there.
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	// A hung upstream: accepts and never answers.
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	// A resetting upstream: reads the request and closes at once.
+	reset, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reset.Close()
+	go func() {
+		for {
+			c, err := reset.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			_, _ = c.Read(buf)
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			c.Close()
+		}
+	}()
+	page := t.TempDir() + "/502.html"
+	writeFile(t, page, "<h1>We'll be right back</h1>")
+	cfg := frontend.NewConfig()
+	cfg.ErrorPages = map[string]string{"502": page}
+	cfg.Upstreams = map[string]frontend.Upstream{
+		"dead":  {Addrs: []string{deadAddr}},
+		"hung":  {Addrs: []string{hung.Addr().String()}, ReadTimeout: sitefile.Duration(300 * time.Millisecond)},
+		"reset": {Addrs: []string{reset.Addr().String()}},
+		"good":  {Addrs: []string{deadAddr, startOrigin(t, "i1")}}, // failover past the dead one
+	}
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{
+		{Path: "/dead", Proxy: "dead"}, {Path: "/hung", Proxy: "hung"}, {Path: "/reset", Proxy: "reset"}, {Path: "/", Proxy: "good"},
+	}}}
+	fe := startFrontend(t, cfg)
+
+	start := time.Now()
+	resp, body := get(t, fe.url("/dead"))
+	if resp.StatusCode != 502 || !strings.Contains(body, "right back") {
+		t.Errorf("dead upstream: %d %q; want 502 with the custom page", resp.StatusCode, body)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("dead upstream took %v; want an immediate 502", d)
+	}
+	start = time.Now()
+	resp, _ = get(t, fe.url("/hung"))
+	if resp.StatusCode != 504 {
+		t.Errorf("hung upstream: %d; want 504", resp.StatusCode)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("hung upstream answered after %v, before its timeout", d)
+	}
+	resp, _ = get(t, fe.url("/reset"))
+	if resp.StatusCode != 502 {
+		t.Errorf("resetting upstream: %d; want 502", resp.StatusCode)
+	}
+	for range 4 {
+		resp, _ = get(t, fe.url("/bytes?n=10"))
+		if resp.StatusCode != 200 {
+			t.Errorf("after failures, a healthy route gave %d", resp.StatusCode)
+		}
+	}
+}

@@ -1,0 +1,192 @@
+package frontend
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+)
+
+// router is one compiled configuration: what serves each host and path. It
+// is immutable; a reload builds a new one and swaps it in atomically.
+type router struct {
+	cfg      *Config
+	exact    map[string]*vhost
+	wildcard []wildcardHost // "*.example.com" → suffix ".example.com"
+	fallback *vhost
+	pools    map[string]*pool
+}
+
+type wildcardHost struct {
+	suffix string
+	host   *vhost
+}
+
+type vhost struct {
+	label  string
+	routes []*route
+}
+
+// route is a compiled Route with its metric handles resolved once, so the
+// request path does no label hashing.
+type route struct {
+	Route
+	re       *regexp.Regexp
+	pool     *pool
+	static   *staticRoot
+	body     []byte
+	requests [6]prometheus.Counter // by status class 1xx..5xx (index 0: other)
+}
+
+func newRouter(cfg *Config, m *metrics) (*router, error) {
+	rt := &router{cfg: cfg, exact: map[string]*vhost{}, pools: map[string]*pool{}}
+	for name, u := range cfg.Upstreams {
+		rt.pools[name] = newPool(name, u, m)
+	}
+	for i := range cfg.Hosts {
+		h := &cfg.Hosts[i]
+		vh := &vhost{label: "_"}
+		if len(h.Names) > 0 {
+			vh.label = h.Names[0]
+		}
+		for j := range h.Routes {
+			r, err := rt.compileRoute(h.Routes[j], vh.label, m)
+			if err != nil {
+				rt.close()
+				return nil, err
+			}
+			vh.routes = append(vh.routes, r)
+		}
+		for _, n := range h.Names {
+			if strings.HasPrefix(n, "*.") {
+				rt.wildcard = append(rt.wildcard, wildcardHost{suffix: n[1:], host: vh})
+			} else if _, dup := rt.exact[n]; !dup {
+				rt.exact[n] = vh
+			}
+		}
+		if h.Default || rt.fallback == nil {
+			rt.fallback = vh
+		}
+	}
+	return rt, nil
+}
+
+func (rt *router) compileRoute(r Route, hostLabel string, m *metrics) (*route, error) {
+	cr := &route{Route: r, pool: rt.pools[r.Proxy]}
+	if r.Regex != "" {
+		cr.re = regexp.MustCompile(r.Regex) // checked by Validate
+	}
+	if r.Static != "" {
+		s, err := openStaticRoot(r.Static)
+		if err != nil {
+			return nil, err
+		}
+		cr.static = s
+	}
+	if r.Respond != nil {
+		cr.body = []byte(*r.Respond)
+	}
+	for i, class := range []string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"} {
+		cr.requests[i] = m.requests.WithLabelValues(hostLabel, r.Name, class)
+	}
+	return cr, nil
+}
+
+// host finds the virtual host for a Host header value (port removed).
+func (rt *router) host(name []byte) *vhost {
+	if i := strings.LastIndexByte(string(name), ':'); i >= 0 && !strings.HasSuffix(string(name), "]") {
+		name = name[:i]
+	}
+	if vh, ok := rt.exact[strings.ToLower(string(name))]; ok {
+		return vh
+	}
+	for _, w := range rt.wildcard {
+		if len(name) > len(w.suffix) && strings.EqualFold(string(name[len(name)-len(w.suffix):]), w.suffix) {
+			return w.host
+		}
+	}
+	return rt.fallback
+}
+
+// match returns the first route matching path, with regex groups.
+func (vh *vhost) match(path string) (*route, []string) {
+	for _, r := range vh.routes {
+		if r.re != nil {
+			if m := r.re.FindStringSubmatch(path); m != nil {
+				return r, m
+			}
+			continue
+		}
+		if strings.HasPrefix(path, r.Path) {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+// rest is the part of path the route maps into a folder or a rewrite: for
+// prefix routes what follows the prefix, for regex routes the first group
+// (or the whole path without one).
+func (r *route) rest(path string, groups []string) string {
+	if r.re != nil {
+		if len(groups) > 1 {
+			return groups[1]
+		}
+		return path
+	}
+	return strings.TrimPrefix(path, strings.TrimSuffix(r.Path, "/"))
+}
+
+// expand replaces $1… in tmpl with regex groups and {uri} with the request
+// URI.
+func (r *route) expand(tmpl string, groups []string, ctx *fasthttp.RequestCtx) string {
+	if strings.Contains(tmpl, "{uri}") {
+		tmpl = strings.ReplaceAll(tmpl, "{uri}", string(ctx.RequestURI()))
+	}
+	if r.re == nil || !strings.Contains(tmpl, "$") {
+		return tmpl
+	}
+	var dst []byte
+	idx := make([]int, 0, 2*len(groups))
+	off := 0
+	for _, g := range groups {
+		idx = append(idx, off, off+len(g))
+		off += len(g)
+	}
+	src := strings.Join(groups, "")
+	return string(r.re.ExpandString(dst, tmpl, src, idx))
+}
+
+func (rt *router) close() {
+	for _, p := range rt.pools {
+		p.close()
+	}
+	for _, vh := range rt.all() {
+		for _, r := range vh.routes {
+			if r.static != nil {
+				r.static.close()
+			}
+		}
+	}
+}
+
+// all lists every virtual host once.
+func (rt *router) all() []*vhost {
+	seen := map[*vhost]bool{}
+	var out []*vhost
+	add := func(vh *vhost) {
+		if vh != nil && !seen[vh] {
+			seen[vh] = true
+			out = append(out, vh)
+		}
+	}
+	add(rt.fallback)
+	for _, vh := range rt.exact {
+		add(vh)
+	}
+	for _, w := range rt.wildcard {
+		add(w.host)
+	}
+	return out
+}

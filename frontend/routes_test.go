@@ -1,0 +1,87 @@
+package frontend_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/cairnstack/cairn/frontend"
+)
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVirtualHostsAndRoutes(t *testing.T) {
+	cfg := frontend.NewConfig()
+	cfg.Hosts = []frontend.Host{
+		{Names: []string{"a.example"}, Routes: []frontend.Route{
+			{Regex: `^/docs/(.*)\.txt$`, Redirect: "https://docs.example/$1", RedirectCode: 301},
+			{Path: "/old", Redirect: "https://a.example/new{uri}"},
+			{Path: "/teapot", Respond: strp("short and stout\n"), Status: 418},
+			{Path: "/", Respond: strp("host a\n")},
+		}},
+		{Names: []string{"*.b.example"}, Routes: []frontend.Route{{Path: "/", Respond: strp("wildcard b\n")}}},
+		{Names: []string{"c.example"}, Default: true, Routes: []frontend.Route{
+			{Path: "/only/", Respond: strp("c only\n"), CacheControl: "public, max-age=60"},
+		}},
+	}
+	fe := startFrontend(t, cfg)
+	for _, tc := range []struct {
+		host, path string
+		status     int
+		body, loc  string
+	}{
+		{"a.example", "/", 200, "host a\n", ""},
+		{"A.EXAMPLE:8000", "/x", 200, "host a\n", ""},
+		{"a.example", "/teapot", 418, "short and stout\n", ""},
+		{"a.example", "/docs/guide.txt", 301, "", "https://docs.example/guide"},
+		{"a.example", "/old?q=1", 302, "", "https://a.example/new/old?q=1"},
+		{"x.b.example", "/", 200, "wildcard b\n", ""},
+		{"b.example", "/only/", 200, "c only\n", ""}, // the bare domain is not *.b.example
+		{"unknown.example", "/only/x", 200, "c only\n", ""},
+		{"unknown.example", "/nothing", 404, "", ""},
+	} {
+		resp, body := get(t, fe.url(tc.path), "Host", tc.host)
+		if resp.StatusCode != tc.status || tc.body != "" && body != tc.body || resp.Header.Get("Location") != tc.loc {
+			t.Errorf("%s%s: %d %q Location=%q; want %d %q %q", tc.host, tc.path, resp.StatusCode, body,
+				resp.Header.Get("Location"), tc.status, tc.body, tc.loc)
+		}
+	}
+	resp, _ := get(t, fe.url("/only/"), "Host", "c.example")
+	if got := resp.Header.Get("Cache-Control"); got != "public, max-age=60" {
+		t.Errorf("Cache-Control %q", got)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	bad := []struct {
+		name string
+		edit func(c *frontend.Config)
+		key  string
+	}{
+		{"no hosts", func(c *frontend.Config) { c.Hosts = nil }, "hosts"},
+		{"bad regex", func(c *frontend.Config) { c.Hosts[0].Routes[0] = frontend.Route{Regex: "(", Respond: strp("")} }, "hosts[0].routes[0].regex"},
+		{"two kinds", func(c *frontend.Config) { c.Hosts[0].Routes[0].Respond = strp("x") }, "hosts[0].routes[0].proxy"},
+		{"unknown upstream", func(c *frontend.Config) { c.Hosts[0].Routes[0].Proxy = "nope" }, "hosts[0].routes[0].proxy"},
+		{"missing static", func(c *frontend.Config) {
+			c.Hosts[0].Routes[0] = frontend.Route{Path: "/", Static: "/does/not/exist"}
+		}, "hosts[0].routes[0].static"},
+		{"bad trusted", func(c *frontend.Config) { c.TrustedProxies = []string{"nonsense"} }, "trusted_proxies[0]"},
+		{"bad listener", func(c *frontend.Config) { c.Listeners = []frontend.Listener{{Addr: "nowhere"}} }, "listeners[0].addr"},
+		{"half tls", func(c *frontend.Config) { c.Listeners = []frontend.Listener{{Addr: ":1", TLSCert: "x"}} }, "listeners[0].tls_key"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := proxyConfig("127.0.0.1:1")
+			tc.edit(cfg)
+			err := cfg.Validate(siteNone)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.key+":") {
+				t.Errorf("Validate() = %v; want an error for key %s", err, tc.key)
+			}
+		})
+	}
+}

@@ -1,0 +1,185 @@
+package frontend_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/andybalholm/brotli"
+
+	"github.com/cairnstack/cairn/frontend"
+	"github.com/cairnstack/cairn/internal/sitefile"
+)
+
+// staticSite lays out a folder with files, a subfolder with an index, and
+// symlinks that stay inside and that leave the folder.
+func staticSite(t *testing.T) (root, secret string) {
+	t.Helper()
+	base := t.TempDir()
+	root = filepath.Join(base, "www")
+	secret = filepath.Join(base, "secret.txt")
+	for _, d := range []string{root, filepath.Join(root, "sub")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, secret, "TOP SECRET")
+	writeFile(t, filepath.Join(root, "hello.txt"), "hello, world\n")
+	writeFile(t, filepath.Join(root, "style.css"), strings.Repeat("body { color: black; }\n", 200))
+	writeFile(t, filepath.Join(root, "logo.png"), strings.Repeat("\x89PNG", 1000))
+	writeFile(t, filepath.Join(root, "sub", "index.html"), "<h1>sub</h1>")
+	for name, target := range map[string]string{"out-abs": secret, "out-rel": "../secret.txt", "in": "hello.txt"} {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root, secret
+}
+
+func staticConfig(root string) *frontend.Config {
+	cfg := frontend.NewConfig()
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{
+		{Path: "/static/", Static: root, Expires: sitefile.Duration(7 * 24 * time.Hour)},
+		{Regex: `^/docs/(.*)$`, Static: root},
+	}}}
+	return cfg
+}
+
+func TestStaticFiles(t *testing.T) {
+	root, _ := staticSite(t)
+	fe := startFrontend(t, staticConfig(root))
+
+	resp, body := get(t, fe.url("/static/hello.txt"))
+	if resp.StatusCode != 200 || body != "hello, world\n" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "max-age=604800" || resp.Header.Get("Expires") == "" {
+		t.Errorf("Cache-Control %q Expires %q", cc, resp.Header.Get("Expires"))
+	}
+	etag, lm := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	if etag == "" || lm == "" {
+		t.Fatalf("no validators: ETag %q Last-Modified %q", etag, lm)
+	}
+	if resp, _ := get(t, fe.url("/static/hello.txt"), "If-None-Match", etag); resp.StatusCode != 304 {
+		t.Errorf("If-None-Match: %d; want 304", resp.StatusCode)
+	}
+	if resp, _ := get(t, fe.url("/static/hello.txt"), "If-Modified-Since", lm); resp.StatusCode != 304 {
+		t.Errorf("If-Modified-Since: %d; want 304", resp.StatusCode)
+	}
+	if resp, _ := get(t, fe.url("/static/hello.txt"), "If-None-Match", `"other"`); resp.StatusCode != 200 {
+		t.Errorf("stale If-None-Match: %d; want 200", resp.StatusCode)
+	}
+	if _, body := get(t, fe.url("/docs/sub/")); body != "<h1>sub</h1>" {
+		t.Errorf("index via regex route: %q", body)
+	}
+	if resp, _ := get(t, fe.url("/static/in")); resp.StatusCode != 200 {
+		t.Errorf("symlink inside the root: %d; want 200", resp.StatusCode)
+	}
+	if ct := func() string { r, _ := get(t, fe.url("/static/logo.png")); return r.Header.Get("Content-Type") }(); ct != "image/png" {
+		t.Errorf("png Content-Type %q", ct)
+	}
+}
+
+func TestStaticRanges(t *testing.T) {
+	root, _ := staticSite(t)
+	fe := startFrontend(t, staticConfig(root))
+	for _, tc := range []struct {
+		rng, body, crange string
+		status            int
+	}{
+		{"bytes=0-4", "hello", "bytes 0-4/13", 206},
+		{"bytes=7-", "world\n", "bytes 7-12/13", 206},
+		{"bytes=-6", "world\n", "bytes 7-12/13", 206},
+		{"bytes=7-1000", "world\n", "bytes 7-12/13", 206},
+		{"bytes=100-", "", "bytes */13", 416},
+		{"bytes=0-1,3-4", "hello, world\n", "", 200},
+		{"chars=0-1", "hello, world\n", "", 200},
+	} {
+		resp, body := get(t, fe.url("/static/hello.txt"), "Range", tc.rng)
+		if resp.StatusCode != tc.status || tc.status != 416 && body != tc.body || resp.Header.Get("Content-Range") != tc.crange {
+			t.Errorf("Range %s: %d %q %q; want %d %q %q", tc.rng, resp.StatusCode, body, resp.Header.Get("Content-Range"),
+				tc.status, tc.body, tc.crange)
+		}
+	}
+}
+
+func TestStaticTraversal(t *testing.T) {
+	root, _ := staticSite(t)
+	fe := startFrontend(t, staticConfig(root))
+	for _, path := range []string{
+		"/static/../secret.txt", "/static/%2e%2e/secret.txt", "/static/%2E%2E%2Fsecret.txt", "/static/..%2fsecret.txt",
+		"/static/out-abs", "/static/out-rel", "/docs/..%2F..%2Fsecret.txt", "/static/hello.txt%00.png",
+		"/static//etc/passwd", "/static/%5c..%5csecret.txt",
+	} {
+		got := raw(t, fe.addr[0], "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if strings.Contains(got, "TOP SECRET") || strings.Contains(got, "root:") {
+			t.Errorf("%s escaped the static root: %.80q", path, got)
+		}
+		if strings.HasPrefix(got, "HTTP/1.1 200") {
+			t.Errorf("%s: %.40q; want an error status", path, got)
+		}
+	}
+}
+
+func TestCompression(t *testing.T) {
+	root, _ := staticSite(t)
+	cfg := staticConfig(root)
+	o := startOrigin(t, "i1")
+	cfg.Upstreams = map[string]frontend.Upstream{"zope": {Addrs: []string{o}}}
+	cfg.Hosts[0].Routes = append(cfg.Hosts[0].Routes, frontend.Route{Path: "/", Proxy: "zope"})
+	fe := startFrontend(t, cfg)
+	css, _ := os.ReadFile(filepath.Join(root, "style.css"))
+
+	for _, tc := range []struct {
+		path, accept, wantEnc string
+		vary                  bool
+	}{
+		{"/static/style.css", "gzip", "gzip", true},
+		{"/static/style.css", "gzip, br", "br", true},
+		{"/static/style.css", "br;q=0, gzip;q=0.5", "gzip", true},
+		{"/static/style.css", "", "", true},
+		{"/static/style.css", "identity", "", true},
+		{"/static/hello.txt", "gzip", "", false}, // below the minimum size
+		{"/static/logo.png", "gzip", "", false},  // not a text type
+		{"/page", "br", "br", true},              // proxied HTML
+	} {
+		resp, body := get(t, fe.url(tc.path), "Accept-Encoding", tc.accept)
+		if got := resp.Header.Get("Content-Encoding"); got != tc.wantEnc {
+			t.Errorf("%s with %q: Content-Encoding %q; want %q", tc.path, tc.accept, got, tc.wantEnc)
+			continue
+		}
+		if got := strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding"); got != tc.vary {
+			t.Errorf("%s: Vary %q", tc.path, resp.Header.Get("Vary"))
+		}
+		var plain []byte
+		switch tc.wantEnc {
+		case "gzip":
+			zr, err := gzip.NewReader(strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, _ = io.ReadAll(zr)
+		case "br":
+			plain, _ = io.ReadAll(brotli.NewReader(strings.NewReader(body)))
+		default:
+			continue
+		}
+		if tc.path == "/static/style.css" && !bytes.Equal(plain, css) {
+			t.Errorf("%s: decoded body differs from the file", tc.path)
+		}
+	}
+	// A byte range is sent as the file's bytes, not compressed.
+	resp, _ := get(t, fe.url("/static/style.css"), "Accept-Encoding", "gzip", "Range", "bytes=0-99")
+	if resp.StatusCode != http.StatusPartialContent || resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("range of a compressible file: %d %q; want 206 unencoded", resp.StatusCode, resp.Header.Get("Content-Encoding"))
+	}
+}

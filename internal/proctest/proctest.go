@@ -1,0 +1,203 @@
+// Package proctest starts Cairn's real binaries for tests: it builds every
+// cmd/* once, runs them on free loopback ports, waits for /healthz, shows
+// a child's output only when the test failed, and stops children with
+// SIGTERM (then SIGKILL) when the test ends.
+package proctest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles the named commands ("cairn-frontend", …) into dir and
+// returns dir. Call it from TestMain; it is slow only the first time, since
+// the Go build cache serves later calls.
+func Build(dir string, names ...string) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	for _, n := range names {
+		args = append(args, "./cmd/"+n)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return nil
+}
+
+func moduleRoot() (string, error) {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Dir(file)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("go.mod not found above %s", file)
+		}
+		dir = parent
+	}
+}
+
+// FreePort returns a loopback "127.0.0.1:port" that was free a moment ago.
+func FreePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Proc is a running child process.
+type Proc struct {
+	Cmd *exec.Cmd
+	out *syncBuffer
+	t   testing.TB
+
+	done chan struct{}
+	err  error
+}
+
+// Start runs bin with args, stopping it when the test ends.
+func Start(t testing.TB, bin string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Cmd: exec.Command(bin, args...), out: &syncBuffer{}, t: t, done: make(chan struct{})}
+	p.Cmd.Stdout, p.Cmd.Stderr = p.out, p.out
+	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	go func() { p.err = p.Cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.Stop(5 * time.Second)
+		if t.Failed() {
+			t.Logf("output of %s %v:\n%s", filepath.Base(bin), args, p.Output())
+		}
+	})
+	return p
+}
+
+// Output is everything the child wrote so far.
+func (p *Proc) Output() string { return p.out.String() }
+
+// Signal sends sig to the child.
+func (p *Proc) Signal(sig syscall.Signal) {
+	_ = p.Cmd.Process.Signal(sig)
+}
+
+// Wait waits up to d for the child to exit and returns its error; it fails
+// the test if the child is still running.
+func (p *Proc) Wait(d time.Duration) error {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		p.t.Fatalf("%s still running after %v", p.Cmd.Path, d)
+		return nil
+	}
+}
+
+// Exited reports whether the child has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop sends SIGTERM, waits up to d, then kills the process group.
+func (p *Proc) Stop(d time.Duration) {
+	if p.Exited() {
+		return
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// WaitHealthy polls http://admin/healthz with backoff until it answers 200,
+// the child exits, or 15 seconds pass.
+func (p *Proc) WaitHealthy(admin string) {
+	p.t.Helper()
+	if err := WaitHTTP(context.Background(), "http://"+admin+"/healthz", 15*time.Second, p.done); err != nil {
+		p.t.Fatalf("%s not healthy: %v\n%s", filepath.Base(p.Cmd.Path), err, p.Output())
+	}
+}
+
+// WaitHTTP polls url until it answers 200, stop is closed, or timeout.
+func WaitHTTP(ctx context.Context, url string, timeout time.Duration, stop <-chan struct{}) error {
+	deadline := time.Now().Add(timeout)
+	delay := 5 * time.Millisecond
+	client := &http.Client{Timeout: time.Second}
+	var last error
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-stop:
+			return fmt.Errorf("process exited (last: %v)", last)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 200*time.Millisecond)
+	}
+	return fmt.Errorf("timeout (last: %v)", last)
+}
+
+// Port returns the port of a "host:port" address.
+func Port(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
