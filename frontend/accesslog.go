@@ -3,8 +3,8 @@ package frontend
 import (
 	"bufio"
 	"encoding/base64"
-	"strings"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 

@@ -188,11 +188,11 @@ func NewConfig() *Config {
 		MaxBodySize:     100 << 20,
 		MaxHeaderSize:   16 << 10,
 		MaxHeaders:      100,
-		ReadTimeout:     sitefile.Duration(60 * time.Second),
-		WriteTimeout:    sitefile.Duration(60 * time.Second),
-		IdleTimeout:     sitefile.Duration(65 * time.Second),
+		ReadTimeout:     sitefile.Dur(60 * time.Second),
+		WriteTimeout:    sitefile.Dur(60 * time.Second),
+		IdleTimeout:     sitefile.Dur(65 * time.Second),
 		MaxConns:        10000,
-		Grace:           sitefile.Duration(10 * time.Second),
+		Grace:           sitefile.Dur(10 * time.Second),
 		CompressMinSize: 1 << 10,
 		Compress: []string{"text/html", "text/plain", "text/css", "text/xml", "text/javascript",
 			"application/javascript", "application/json", "application/xml", "image/svg+xml"},
@@ -398,8 +398,8 @@ func (u *Upstream) validate(site sitefile.Site) error {
 		u.Addrs[i] = addr
 	}
 	def := func(d *sitefile.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = sitefile.Duration(v)
+		if d.Duration == 0 {
+			d.Duration = v
 		}
 	}
 	def(&u.ConnectTimeout, 5*time.Second)

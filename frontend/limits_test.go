@@ -48,7 +48,7 @@ func TestRequestLimits(t *testing.T) {
 
 func TestSlowLorisIsCutOff(t *testing.T) {
 	cfg := proxyConfig(startOrigin(t, "i1"))
-	cfg.ReadTimeout = sitefile.Duration(500 * time.Millisecond)
+	cfg.ReadTimeout = sitefile.Dur(500 * time.Millisecond)
 	fe := startFrontend(t, cfg)
 	c, err := net.Dial("tcp", fe.addr[0])
 	if err != nil {

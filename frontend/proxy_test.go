@@ -184,7 +184,7 @@ func TestUpstreamFailures(t *testing.T) {
 	cfg.ErrorPages = map[string]string{"502": page}
 	cfg.Upstreams = map[string]frontend.Upstream{
 		"dead":  {Addrs: []string{deadAddr}},
-		"hung":  {Addrs: []string{hung.Addr().String()}, ReadTimeout: sitefile.Duration(300 * time.Millisecond)},
+		"hung":  {Addrs: []string{hung.Addr().String()}, ReadTimeout: sitefile.Dur(300 * time.Millisecond)},
 		"reset": {Addrs: []string{reset.Addr().String()}},
 		"good":  {Addrs: []string{deadAddr, startOrigin(t, "i1")}}, // failover past the dead one
 	}

@@ -238,7 +238,7 @@ func byteRange(ctx *fasthttp.RequestCtx, size int64, etag string, mod time.Time)
 
 // setCacheHeaders applies a route's cache_control and expires.
 func setCacheHeaders(ctx *fasthttp.RequestCtx, r *route) {
-	if r.Expires > 0 {
+	if r.Expires.D() > 0 {
 		ctx.Response.Header.Set("Expires", time.Now().Add(r.Expires.D()).UTC().Format(http1Date))
 		if r.CacheControl == "" {
 			ctx.Response.Header.Set("Cache-Control", "max-age="+strconv.FormatInt(int64(r.Expires.D()/time.Second), 10))

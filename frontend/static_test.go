@@ -45,7 +45,7 @@ func staticSite(t *testing.T) (root, secret string) {
 func staticConfig(root string) *frontend.Config {
 	cfg := frontend.NewConfig()
 	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{
-		{Path: "/static/", Static: root, Expires: sitefile.Duration(7 * 24 * time.Hour)},
+		{Path: "/static/", Static: root, Expires: sitefile.Dur(7 * 24 * time.Hour)},
 		{Regex: `^/docs/(.*)$`, Static: root},
 	}}}
 	return cfg

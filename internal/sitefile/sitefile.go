@@ -70,7 +70,6 @@ func (s Site) Addr(ref string) (string, error) {
 	return net.JoinHostPort(host, strconv.Itoa(port)), nil
 }
 
-
 // FieldError is a validation error tied to a key of the tier's section, in
 // the dotted form with array indices that Load reports ("hosts[0].routes[1].regex").
 type FieldError struct {
@@ -158,7 +157,9 @@ func Decode(name string, data []byte, section string, site *Site, cfg any) (*Doc
 			row, _ := de.Position()
 			return nil, doc.fail(strings.Join(de.Key(), "."), row, errors.New(strings.TrimPrefix(de.Error(), "toml: ")))
 		}
-		return nil, &Error{File: name, Err: err}
+		// The decoder gives no position for some value errors (a number
+		// where a text value is expected): point at the section.
+		return nil, doc.fail(section, 0, err)
 	}
 	return doc, nil
 }

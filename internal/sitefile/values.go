@@ -10,12 +10,15 @@ import (
 
 // Duration is a time.Duration written as in Go ("30s", "1m30s") in the site
 // file and on the command line. It is a flag.Value and a TextUnmarshaler.
-type Duration time.Duration
+// It is a struct, not a named int64, so that a bare number in the site file
+// ("timeout = 30", which would mean 30ns) is a type error, not a surprise.
+type Duration struct{ time.Duration }
 
 // D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+func (d Duration) D() time.Duration { return d.Duration }
 
-func (d Duration) String() string { return time.Duration(d).String() }
+// Dur makes a Duration.
+func Dur(d time.Duration) Duration { return Duration{d} }
 
 // Set parses s; it implements flag.Value.
 func (d *Duration) Set(s string) error { return d.UnmarshalText([]byte(s)) }
@@ -29,12 +32,12 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	if v < 0 {
 		return fmt.Errorf("negative duration %q", b)
 	}
-	*d = Duration(v)
+	d.Duration = v
 	return nil
 }
 
 // MarshalText writes d as a Go duration.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
 
 // Size is a byte count written with an optional unit: "512", "128K", "100M",
 // "1G" (powers of 1024, as nginx reads client_max_body_size), or with KB, MB,

@@ -1,0 +1,44 @@
+# Cairn — the two commands of the Quick start are `make run` and `make test`;
+# both install what they need first (scripts/deps.sh).
+GO ?= go
+BIN := bin
+
+.PHONY: all deps build run test test-short vet fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# Build everything and run the stack on the default site (site.toml).
+run: build
+	scripts/run-demo.sh
+
+# Every test: vet, gofmt, and the whole suite with the race detector.
+test: deps
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-short: deps
+	$(GO) test -short ./...
+
+# Each fuzz target for a short while (FUZZTIME=5m for longer).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list 'Fuzz.*' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+# The side-by-side comparison against the real peers (installs nginx and wrk).
+bench: build
+	@scripts/deps.sh nginx-light wrk
+	$(BIN)/cairn-bench compare -tiers frontend -readme README.md
+
+clean:
+	rm -rf $(BIN)
