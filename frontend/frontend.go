@@ -225,6 +225,14 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 		f.finish(ctx, nil, start)
 		return
 	}
+	if !validHost(ctx.Host()) {
+		// A Host with '/' or other path bytes would add segments to the
+		// VirtualHostMonster path; nginx answers such requests 400 too.
+		ctx.Error("invalid Host header\n", fasthttp.StatusBadRequest)
+		ctx.SetConnectionClose()
+		f.finish(ctx, nil, start)
+		return
+	}
 	if ctx.Request.Header.Len() > rt.cfg.MaxHeaders {
 		ctx.Error("too many request headers\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
 		ctx.SetConnectionClose()

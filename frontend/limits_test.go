@@ -29,6 +29,7 @@ func TestRequestLimits(t *testing.T) {
 		{"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", "400"},
 		{"bad request line", "GET\r\n\r\n", "400"},
 		{"bad version", "GET / HTTP/9.9 extra\r\nHost: x\r\n\r\n", "400"},
+		{"host with a path", "GET / HTTP/1.1\r\nHost: evil/VirtualHostRoot\r\n\r\n", "400"},
 		{"bad content-length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", "400"},
 		{"body within limit", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\nConnection: close\r\n\r\n" + strings.Repeat("a", 500), "200"},
 	} {

@@ -196,3 +196,17 @@ func defaultPort(scheme string) int {
 	}
 	return 80
 }
+
+// validHost accepts the bytes of a DNS name, an IPv4 address or a bracketed
+// IPv6 address, with an optional port; an empty Host (HTTP/1.0) is allowed.
+func validHost(h []byte) bool {
+	for _, c := range h {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.', c == '-', c == '_', c == ':', c == '[', c == ']':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -3,6 +3,7 @@ package frontend_test
 import (
 	"encoding/json"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,26 +82,8 @@ func TestProxyHopByHopHeaders(t *testing.T) {
 
 func TestProxyResponseHopByHop(t *testing.T) {
 	// An upstream that sends hop-by-hop headers and Connection: close.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nConnection: close, X-Internal\r\nX-Internal: 1\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok"))
-			}()
-		}
-	}()
-	fe := startFrontend(t, proxyConfig(ln.Addr().String()))
+	up := rawUpstream(t, "HTTP/1.1 200 OK\r\nConnection: close, X-Internal\r\nX-Internal: 1\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok")
+	fe := startFrontend(t, proxyConfig(up))
 	resp, body := get(t, fe.url("/"))
 	if body != "ok" {
 		t.Fatalf("body %q", body)
@@ -218,5 +201,47 @@ func TestUpstreamFailures(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Errorf("after failures, a healthy route gave %d", resp.StatusCode)
 		}
+	}
+}
+
+// rawUpstream answers every request with resp, whatever it asked.
+func rawUpstream(t *testing.T, resp string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					if _, err := c.Write([]byte(resp)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestNeverCompressTwice(t *testing.T) {
+	body := strings.Repeat("already encoded ", 200)
+	up := rawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nContent-Length: "+
+		strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	fe := startFrontend(t, proxyConfig(up))
+	resp, got := get(t, fe.url("/"), "Accept-Encoding", "br, gzip")
+	if resp.Header.Get("Content-Encoding") != "gzip" || got != body {
+		t.Errorf("an encoded upstream answer was changed: %q, %d bytes", resp.Header.Get("Content-Encoding"), len(got))
 	}
 }
