@@ -12,23 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnstack/cairn/frontend"
-	"github.com/cairnstack/cairn/internal/origin"
+	"github.com/cairnstack/cairn/internal/proctest"
 	"github.com/cairnstack/cairn/internal/sitefile"
 )
 
 // startOrigin serves a Zope stand-in on a loopback port.
-func startOrigin(t *testing.T, name string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = origin.New(name, 0).Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String()
-}
+func startOrigin(t *testing.T, name string) string { return proctest.Origin(t, name, 0) }
 
 type running struct {
 	f    *frontend.Frontend

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnstack/cairn/internal/origin"
 	"github.com/cairnstack/cairn/internal/proctest"
 )
 
@@ -32,19 +30,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func startOrigin(t *testing.T, slots int) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = origin.New("o", slots).Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String()
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
@@ -129,7 +114,7 @@ func TestBadConfigIsRejectedWithLineAndKey(t *testing.T) {
 // on SIGUSR1, and drains an in-flight request on SIGTERM.
 func TestProcess(t *testing.T) {
 	dir := t.TempDir()
-	zope := startOrigin(t, 0)
+	zope := proctest.Origin(t, "o", 0)
 	addr, admin := proctest.FreePort(t), proctest.FreePort(t)
 	site, accessLog := filepath.Join(dir, "site.toml"), filepath.Join(dir, "access.log")
 	writeSite(t, site, proctest.Port(addr), proctest.Port(zope), accessLog, "one")

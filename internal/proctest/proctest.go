@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnstack/cairn/internal/origin"
 )
 
 // Build compiles the named commands ("cairn-frontend", …) into dir and
@@ -200,4 +202,20 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Origin serves a Zope stand-in (internal/origin) in the test process on a
+// loopback port, with the given worker slots, until the test ends; it
+// returns its address.
+func Origin(t testing.TB, name string, slots int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = origin.New(name, slots).Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
 }
