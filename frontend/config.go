@@ -64,6 +64,12 @@ type Config struct {
 	Compress []string `toml:"compress"`
 	// CompressMinSize is the smallest body compressed. Default 1K.
 	CompressMinSize sitefile.Size `toml:"compress_min_size"`
+	// StaticCache bounds the memory holding small static files (and their
+	// compressed forms); 0 turns the cache off. Default 64M.
+	StaticCache sitefile.Size `toml:"static_cache"`
+	// StaticCacheMaxFile is the largest file cached; larger ones are
+	// streamed from disk. Default 1M.
+	StaticCacheMaxFile sitefile.Size `toml:"static_cache_max_file"`
 	// ErrorPages maps a status the frontend itself produces (502, 503, 504)
 	// to an HTML file served in place of the plain message.
 	ErrorPages map[string]string `toml:"error_pages"`
@@ -184,16 +190,18 @@ type Zope struct {
 // NewConfig returns a Config holding the built-in defaults.
 func NewConfig() *Config {
 	return &Config{
-		AccessLog:       "stdout",
-		MaxBodySize:     100 << 20,
-		MaxHeaderSize:   16 << 10,
-		MaxHeaders:      100,
-		ReadTimeout:     sitefile.Dur(60 * time.Second),
-		WriteTimeout:    sitefile.Dur(60 * time.Second),
-		IdleTimeout:     sitefile.Dur(65 * time.Second),
-		MaxConns:        10000,
-		Grace:           sitefile.Dur(10 * time.Second),
-		CompressMinSize: 1 << 10,
+		AccessLog:          "stdout",
+		MaxBodySize:        100 << 20,
+		MaxHeaderSize:      16 << 10,
+		MaxHeaders:         100,
+		ReadTimeout:        sitefile.Dur(60 * time.Second),
+		WriteTimeout:       sitefile.Dur(60 * time.Second),
+		IdleTimeout:        sitefile.Dur(65 * time.Second),
+		MaxConns:           10000,
+		Grace:              sitefile.Dur(10 * time.Second),
+		CompressMinSize:    1 << 10,
+		StaticCache:        64 << 20,
+		StaticCacheMaxFile: 1 << 20,
 		Compress: []string{"text/html", "text/plain", "text/css", "text/xml", "text/javascript",
 			"application/javascript", "application/json", "application/xml", "image/svg+xml"},
 	}
@@ -241,6 +249,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "concurrent connections per listener")
 	fs.Var(&c.Grace, "grace", "shutdown grace period for in-flight requests")
 	fs.Var(&c.CompressMinSize, "compress-min-size", "smallest body compressed")
+	fs.Var(&c.StaticCache, "static-cache", "memory for small static files (0: off)")
+	fs.Var(&c.StaticCacheMaxFile, "static-cache-max-file", "largest static file kept in memory")
 }
 
 func (fr *flagRoute) addListener(s string) error {

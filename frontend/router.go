@@ -16,6 +16,7 @@ type router struct {
 	wildcard []wildcardHost // "*.example.com" → suffix ".example.com"
 	fallback *vhost
 	pools    map[string]*pool
+	files    *fileCache
 }
 
 type wildcardHost struct {
@@ -40,7 +41,11 @@ type route struct {
 }
 
 func newRouter(cfg *Config, m *metrics) (*router, error) {
-	rt := &router{cfg: cfg, exact: map[string]*vhost{}, pools: map[string]*pool{}}
+	files, err := newFileCache(int64(cfg.StaticCache), int64(cfg.StaticCacheMaxFile))
+	if err != nil {
+		return nil, err
+	}
+	rt := &router{cfg: cfg, exact: map[string]*vhost{}, pools: map[string]*pool{}, files: files}
 	for name, u := range cfg.Upstreams {
 		rt.pools[name] = newPool(name, u, m)
 	}
@@ -78,7 +83,7 @@ func (rt *router) compileRoute(r Route, hostLabel string, m *metrics) (*route, e
 		cr.re = regexp.MustCompile(r.Regex) // checked by Validate
 	}
 	if r.Static != "" {
-		s, err := openStaticRoot(r.Static)
+		s, err := openStaticRoot(r.Static, rt.files)
 		if err != nil {
 			return nil, err
 		}
@@ -159,6 +164,7 @@ func (r *route) expand(tmpl string, groups []string, ctx *fasthttp.RequestCtx) s
 }
 
 func (rt *router) close() {
+	rt.files.close()
 	for _, p := range rt.pools {
 		p.close()
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -20,17 +21,23 @@ import (
 // which refuses any path that leaves the folder, by "..", by an absolute
 // symlink or by a relative one that climbs out: traversal is stopped by the
 // kernel-facing API rather than by string checks alone.
+//
+// Small files are kept in memory (with their compressed forms) in a cache
+// shared by the router's static routes; an entry is checked against the
+// file's size and modification time at most once a second, so an edited
+// file is served new within a second, as with nginx's open_file_cache_valid.
 type staticRoot struct {
-	dir  string
-	root *os.Root
+	dir   string
+	root  *os.Root
+	cache *fileCache // nil: no caching
 }
 
-func openStaticRoot(dir string) (*staticRoot, error) {
+func openStaticRoot(dir string, cache *fileCache) (*staticRoot, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("static folder: %w", err)
 	}
-	return &staticRoot{dir: dir, root: r}, nil
+	return &staticRoot{dir: dir, root: r, cache: cache}, nil
 }
 
 func (s *staticRoot) close() { _ = s.root.Close() }
@@ -41,13 +48,81 @@ var (
 	errForbidden = errors.New("forbidden")
 )
 
-// open resolves a decoded request path below the root, following the index
-// file for folders.
-func (s *staticRoot) open(rel, index string) (*os.File, fs.FileInfo, error) {
+// staticFile is what a response needs from a file, derived once: the
+// resolved name, validators, type, and for small files the content.
+type staticFile struct {
+	name    string // below the root, after the index file
+	size    int64
+	mod     time.Time
+	etag    string
+	lastMod string
+	ctype   string
+	body    []byte // whole content of a cached file; nil when streamed
+
+	checked atomic.Int64              // unix nanoseconds of the last stat
+	encoded [2]atomic.Pointer[[]byte] // br, gzip forms of body, made on first use
+}
+
+// lookup resolves a decoded request path. A cached file comes back with a
+// nil *os.File; otherwise the open file is returned for streaming (or, if
+// it is small, read into the cache and closed).
+func (s *staticRoot) lookup(rel, index string, now time.Time) (*staticFile, *os.File, error) {
 	if strings.IndexByte(rel, 0) >= 0 {
 		return nil, nil, errNotFound
 	}
 	name := strings.TrimPrefix(path.Clean("/"+rel), "/")
+	key := s.dir + "\x00" + name + "\x00" + index
+	if e, ok := s.cache.get(key); ok {
+		if now.UnixNano()-e.checked.Load() < int64(time.Second) || s.unchanged(e, now) {
+			return e, nil, nil
+		}
+		s.cache.del(key)
+	}
+	f, fi, name, err := s.open(name, index)
+	if err != nil {
+		return nil, nil, err
+	}
+	e := newStaticFile(name, fi, now)
+	if s.cache == nil || fi.Size() > s.cache.maxFile {
+		return e, f, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(f, fi.Size()+1))
+	f.Close()
+	if err != nil || int64(len(body)) != fi.Size() {
+		return nil, nil, errForbidden // changed or unreadable while we read it
+	}
+	e.body = body
+	s.cache.set(key, e)
+	return e, nil, nil
+}
+
+// unchanged stats a cached file again and reports whether it is the same.
+func (s *staticRoot) unchanged(e *staticFile, now time.Time) bool {
+	fi, err := s.root.Stat(e.name)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.size || !fi.ModTime().UTC().Truncate(time.Second).Equal(e.mod) {
+		return false
+	}
+	e.checked.Store(now.UnixNano())
+	return true
+}
+
+func newStaticFile(name string, fi fs.FileInfo, now time.Time) *staticFile {
+	mod := fi.ModTime().UTC().Truncate(time.Second)
+	ctype := mime.TypeByExtension(filepath.Ext(fi.Name()))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	e := &staticFile{
+		name: name, size: fi.Size(), mod: mod, ctype: ctype,
+		etag:    `"` + strconv.FormatInt(mod.Unix(), 16) + "-" + strconv.FormatInt(fi.Size(), 16) + `"`,
+		lastMod: mod.Format(http1Date),
+	}
+	e.checked.Store(now.UnixNano())
+	return e
+}
+
+// open opens name below the root, following the index file for folders.
+func (s *staticRoot) open(name, index string) (*os.File, fs.FileInfo, string, error) {
 	if name == "" {
 		name = "."
 	}
@@ -55,39 +130,40 @@ func (s *staticRoot) open(rel, index string) (*os.File, fs.FileInfo, error) {
 		f, err := s.root.Open(name)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, nil, errNotFound
+				return nil, nil, "", errNotFound
 			}
-			return nil, nil, errForbidden // escapes, permissions, loops
+			return nil, nil, "", errForbidden // escapes, permissions, loops
 		}
 		fi, err := f.Stat()
 		if err != nil {
 			f.Close()
-			return nil, nil, errForbidden
+			return nil, nil, "", errForbidden
 		}
 		if !fi.IsDir() {
 			if !fi.Mode().IsRegular() {
 				f.Close()
-				return nil, nil, errForbidden
+				return nil, nil, "", errForbidden
 			}
-			return f, fi, nil
+			return f, fi, name, nil
 		}
 		f.Close()
 		name = filepath.Join(name, index)
 	}
-	return nil, nil, errNotFound
+	return nil, nil, "", errNotFound
 }
 
 // serveStatic answers GET and HEAD with a file: ETag and Last-Modified with
 // conditional 304, a single byte range (206/416), Content-Type by extension,
-// and the route's cache headers. The body is streamed from the open file,
-// which fasthttp copies to the socket with sendfile where it can.
+// and the route's cache headers. Small files come from memory; larger ones
+// are streamed from the open file, which fasthttp copies to the socket with
+// sendfile where it can.
 func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		ctx.Error("method not allowed\n", fasthttp.StatusMethodNotAllowed) // resets headers: set Allow after
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
 		return
 	}
-	file, fi, err := r.static.open(rel, r.Index)
+	e, file, err := r.static.lookup(rel, r.Index, time.Now())
 	if err != nil {
 		if errors.Is(err, errNotFound) {
 			ctx.Error("not found\n", fasthttp.StatusNotFound)
@@ -96,44 +172,47 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 		}
 		return
 	}
-	size := fi.Size()
-	mod := fi.ModTime().UTC().Truncate(time.Second)
-	etag := `"` + strconv.FormatInt(mod.Unix(), 16) + "-" + strconv.FormatInt(size, 16) + `"`
+	closeFile := func() {
+		if file != nil {
+			file.Close()
+		}
+	}
 	h := &ctx.Response.Header
-	h.Set("ETag", etag)
-	h.Set("Last-Modified", mod.Format(http1Date))
+	h.Set("ETag", e.etag)
+	h.Set("Last-Modified", e.lastMod)
 	h.Set("Accept-Ranges", "bytes")
 	setCacheHeaders(ctx, r)
-	ctype := mime.TypeByExtension(filepath.Ext(fi.Name()))
-	if ctype == "" {
-		ctype = "application/octet-stream"
-	}
-	h.SetContentType(ctype)
+	h.SetContentType(e.ctype)
 
-	if notModified(ctx, etag, mod) {
-		file.Close()
+	if notModified(ctx, e.etag, e.mod) {
+		closeFile()
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SkipBody = true
 		return
 	}
-	start, length, status := byteRange(ctx, size, etag, mod)
+	start, length, status := byteRange(ctx, e.size, e.etag, e.mod)
 	switch status {
 	case fasthttp.StatusRequestedRangeNotSatisfiable:
-		file.Close()
+		closeFile()
 		ctx.Error("range not satisfiable\n", status) // resets headers: set Content-Range after
-		h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		h.Set("Content-Range", "bytes */"+strconv.FormatInt(e.size, 10))
 		return
 	case fasthttp.StatusPartialContent:
-		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, size))
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, e.size))
 	}
 	ctx.SetStatusCode(status)
 	if ctx.IsHead() {
-		file.Close()
+		closeFile()
 		ctx.Response.SkipBody = true
 		h.SetContentLength(int(length))
 		return
 	}
-	if f.compressible(ctx, ctype, length) && status == fasthttp.StatusOK && length <= maxCompressStatic {
+	if file == nil {
+		f.sendCached(ctx, e, start, length, status)
+		return
+	}
+	if status == fasthttp.StatusOK && length <= maxCompressStatic && f.compressible(ctx, e.ctype, length) {
+		// Read it so that compress (after the route) can encode it.
 		body, err := io.ReadAll(io.LimitReader(file, length))
 		file.Close()
 		if err != nil {
@@ -150,15 +229,38 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 			return
 		}
 	}
-	if length < size {
+	if length < e.size {
 		ctx.SetBodyStream(&limitedFile{f: file, r: io.LimitReader(file, length)}, int(length))
 		return
 	}
 	ctx.SetBodyStream(file, int(length))
 }
 
-// maxCompressStatic is the largest static file compressed on the fly; larger
-// compressible files are sent as they are.
+// sendCached answers from a cached file's memory, compressed (once per
+// file and encoding) when the client accepts it.
+func (f *Frontend) sendCached(ctx *fasthttp.RequestCtx, e *staticFile, start, length int64, status int) {
+	if status == fasthttp.StatusOK && f.compressible(ctx, e.ctype, e.size) {
+		if enc := acceptedEncoding(ctx.Request.Header.Peek("Accept-Encoding")); enc != "" {
+			i := 0
+			if enc == "gzip" {
+				i = 1
+			}
+			body := e.encoded[i].Load()
+			if body == nil {
+				b := encode(enc, e.body)
+				body = &b
+				e.encoded[i].Store(body)
+			}
+			setEncoded(&ctx.Response, enc, *body)
+			return
+		}
+	}
+	// The cached slice is never written to, so it is handed over without a copy.
+	ctx.Response.SetBodyRaw(e.body[start : start+length])
+}
+
+// maxCompressStatic is the largest uncached static file compressed on the
+// fly; larger compressible files are sent as they are.
 const maxCompressStatic = 1 << 20
 
 // limitedFile streams part of a file and closes it when fasthttp is done.

@@ -3,6 +3,7 @@ package frontend_test
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -42,8 +43,13 @@ func staticSite(t *testing.T) (root, secret string) {
 	return root, secret
 }
 
-func staticConfig(root string) *frontend.Config {
+// staticConfig serves root under /static/ and /docs/, with the in-memory
+// file cache on or off (the two paths a file can take).
+func staticConfig(root string, cached bool) *frontend.Config {
 	cfg := frontend.NewConfig()
+	if !cached {
+		cfg.StaticCache = 0
+	}
 	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{
 		{Path: "/static/", Static: root, Expires: sitefile.Dur(7 * 24 * time.Hour)},
 		{Regex: `^/docs/(.*)$`, Static: root},
@@ -52,8 +58,14 @@ func staticConfig(root string) *frontend.Config {
 }
 
 func TestStaticFiles(t *testing.T) {
+	for _, cached := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cached=%v", cached), func(t *testing.T) { checkStaticFiles(t, cached) })
+	}
+}
+
+func checkStaticFiles(t *testing.T, cached bool) {
 	root, _ := staticSite(t)
-	fe := startFrontend(t, staticConfig(root))
+	fe := startFrontend(t, staticConfig(root, cached))
 
 	resp, body := get(t, fe.url("/static/hello.txt"))
 	if resp.StatusCode != 200 || body != "hello, world\n" {
@@ -90,8 +102,14 @@ func TestStaticFiles(t *testing.T) {
 }
 
 func TestStaticRanges(t *testing.T) {
+	for _, cached := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cached=%v", cached), func(t *testing.T) { checkStaticRanges(t, cached) })
+	}
+}
+
+func checkStaticRanges(t *testing.T, cached bool) {
 	root, _ := staticSite(t)
-	fe := startFrontend(t, staticConfig(root))
+	fe := startFrontend(t, staticConfig(root, cached))
 	for _, tc := range []struct {
 		rng, body, crange string
 		status            int
@@ -113,8 +131,14 @@ func TestStaticRanges(t *testing.T) {
 }
 
 func TestStaticTraversal(t *testing.T) {
+	for _, cached := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cached=%v", cached), func(t *testing.T) { checkStaticTraversal(t, cached) })
+	}
+}
+
+func checkStaticTraversal(t *testing.T, cached bool) {
 	root, _ := staticSite(t)
-	fe := startFrontend(t, staticConfig(root))
+	fe := startFrontend(t, staticConfig(root, cached))
 	for _, path := range []string{
 		"/static/../secret.txt", "/static/%2e%2e/secret.txt", "/static/%2E%2E%2Fsecret.txt", "/static/..%2fsecret.txt",
 		"/static/out-abs", "/static/out-rel", "/docs/..%2F..%2Fsecret.txt", "/static/hello.txt%00.png",
@@ -131,8 +155,14 @@ func TestStaticTraversal(t *testing.T) {
 }
 
 func TestCompression(t *testing.T) {
+	for _, cached := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cached=%v", cached), func(t *testing.T) { checkCompression(t, cached) })
+	}
+}
+
+func checkCompression(t *testing.T, cached bool) {
 	root, _ := staticSite(t)
-	cfg := staticConfig(root)
+	cfg := staticConfig(root, cached)
 	o := startOrigin(t, "i1")
 	cfg.Upstreams = map[string]frontend.Upstream{"zope": {Addrs: []string{o}}}
 	cfg.Hosts[0].Routes = append(cfg.Hosts[0].Routes, frontend.Route{Path: "/", Proxy: "zope"})
@@ -182,4 +212,24 @@ func TestCompression(t *testing.T) {
 	if resp.StatusCode != http.StatusPartialContent || resp.Header.Get("Content-Encoding") != "" {
 		t.Errorf("range of a compressible file: %d %q; want 206 unencoded", resp.StatusCode, resp.Header.Get("Content-Encoding"))
 	}
+}
+
+func TestStaticCacheSeesEdits(t *testing.T) {
+	root, _ := staticSite(t)
+	fe := startFrontend(t, staticConfig(root, true))
+	if _, body := get(t, fe.url("/static/hello.txt")); body != "hello, world\n" {
+		t.Fatalf("first: %q", body)
+	}
+	writeFile(t, filepath.Join(root, "hello.txt"), "edited, and longer\n")
+	waitFor(t, func() bool {
+		_, body := get(t, fe.url("/static/hello.txt"))
+		return body == "edited, and longer\n"
+	})
+	if err := os.Remove(filepath.Join(root, "hello.txt")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		resp, _ := get(t, fe.url("/static/hello.txt"))
+		return resp.StatusCode == http.StatusNotFound
+	})
 }

@@ -1,0 +1,54 @@
+package frontend
+
+import (
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// fileCache keeps small static files in memory, bounded by total bytes, with
+// ristretto's admission policy deciding which files stay (frequently asked
+// files win over a scan of rarely asked ones).
+type fileCache struct {
+	maxFile int64 // larger files are streamed, never cached
+	c       *ristretto.Cache[string, *staticFile]
+}
+
+// newFileCache returns a cache of at most size bytes, or nil when size is 0.
+func newFileCache(size, maxFile int64) (*fileCache, error) {
+	if size <= 0 {
+		return nil, nil
+	}
+	c, err := ristretto.NewCache(&ristretto.Config[string, *staticFile]{
+		NumCounters: max(10*size/(4<<10), 1000), // ~10 counters per expected 4 KiB file
+		MaxCost:     size,
+		BufferItems: 64,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &fileCache{maxFile: maxFile, c: c}, nil
+}
+
+func (fc *fileCache) get(key string) (*staticFile, bool) {
+	if fc == nil {
+		return nil, false
+	}
+	return fc.c.Get(key)
+}
+
+func (fc *fileCache) set(key string, e *staticFile) {
+	if fc != nil {
+		fc.c.Set(key, e, int64(len(e.body))+int64(len(key))+256)
+	}
+}
+
+func (fc *fileCache) del(key string) {
+	if fc != nil {
+		fc.c.Del(key)
+	}
+}
+
+func (fc *fileCache) close() {
+	if fc != nil {
+		fc.c.Close()
+	}
+}
