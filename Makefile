@@ -17,13 +17,16 @@ build: deps
 run: build
 	scripts/run-demo.sh
 
-# Every test: vet, gofmt, and the whole suite with the race detector.
+# Every test: gofmt, vet, the Python ZODB/ZEO clients' venv (scripts/pyenv.sh),
+# and the whole suite with the race detector.
 test: deps
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	scripts/pyenv.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-short: deps
+	scripts/pyenv.sh
 	$(GO) test -short ./...
 
 # Each fuzz target for a short while (FUZZTIME=5m for longer).

@@ -10,7 +10,7 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 # Debian packages by the command or file that shows they are there.
-# (Later tiers add libxml2-dev, libxslt1-dev, chromium, python3-venv …)
+# (Later tiers add libxml2-dev, libxslt1-dev, chromium …)
 declare -A packages=(
 	[gcc]=gcc            # cgo, used by go test -race
 	[curl]=curl          # used by scripts/run-demo.sh to wait for readiness
@@ -19,6 +19,8 @@ missing=()
 for cmd in "${!packages[@]}"; do
 	command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
 done
+# The Python ZODB/ZEO clients for the object store tests live in a venv.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3-venv)
 for pkg in "$@"; do # extra packages named by the caller (make bench)
 	dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done

@@ -1,0 +1,72 @@
+// Command cairn-objectstore runs the ZODB object database tier: a ZEO 5
+// server (ZEO's runzeo role) on a bbolt storage file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cairnstack/cairn/internal/daemon"
+	"github.com/cairnstack/cairn/objectstore"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "cairn-objectstore:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return daemon.Program[*objectstore.Config]{
+		Name:      "cairn-objectstore",
+		Section:   "objectstore",
+		AdminPort: 9104,
+		NewConfig: objectstore.NewConfig,
+		Start:     start,
+	}.Run(ctx, args, stdout, stderr)
+}
+
+// service joins the server to its listener for the runner.
+type service struct {
+	*objectstore.Server
+	ln  net.Listener
+	cfg objectstore.Config
+}
+
+func (s service) Serve(ctx context.Context) error {
+	defer s.Close()
+	return s.Server.Serve(ctx, s.ln)
+}
+
+// Reload accepts only an unchanged configuration: the storage file and
+// the listener cannot change under connected clients.
+func (s service) Reload(cfg *objectstore.Config) error {
+	if cfg.String() != s.cfg.String() {
+		return errors.New("the objectstore configuration cannot change while running; restart it")
+	}
+	return nil
+}
+
+func (s service) ReopenLogs() error { return nil }
+
+func start(env daemon.Env, cfg *objectstore.Config) (daemon.Service[*objectstore.Config], error) {
+	srv, err := objectstore.New(cfg, env.Logger, env.Registry)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	return service{srv, ln, *cfg}, nil
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnstack/cairn/internal/proctest"
+)
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cairn-bin")
+	if err != nil {
+		panic(err)
+	}
+	if err := proctest.Build(dir, "cairn-objectstore"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "cairn-objectstore")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestVersion(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"-version"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "cairn-objectstore ") {
+		t.Errorf("-version printed %q", out.String())
+	}
+}
+
+func TestBadConfigIsRejectedWithLineAndKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "site.toml")
+	if err := os.WriteFile(path, []byte("[objectstore]\nlisten = \"nowhere\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"-config", path, "-admin", ""}, io.Discard, io.Discard)
+	if want := path + ":2: objectstore.listen: "; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %v; want it to start with %q", err, want)
+	}
+}
+
+// startServer runs the real binary on free ports with a fresh data
+// directory and returns its ZEO address.
+func startServer(t *testing.T, extra ...string) (*proctest.Proc, string) {
+	t.Helper()
+	dir := t.TempDir()
+	addr, admin := proctest.FreePort(t), proctest.FreePort(t)
+	args := append([]string{"-listen", addr, "-admin", admin, "-data", filepath.Join(dir, "data.db"),
+		"-blob-dir", filepath.Join(dir, "blobs")}, extra...)
+	p := proctest.Start(t, bin, args...)
+	p.WaitHealthy(admin)
+	return p, addr
+}
+
+// python returns the project venv's interpreter, failing (never skipping)
+// when scripts/pyenv.sh has not been run.
+func python(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	py := filepath.Join(root, ".venv", "bin", "python")
+	if _, err := os.Stat(py); err != nil {
+		t.Fatalf("the Python test environment is missing (%v): run scripts/pyenv.sh first", err)
+	}
+	return py
+}
+
+func scriptDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "objectstore", "testdata", "python")
+}
+
+func runPython(t *testing.T, timeout time.Duration, env []string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python(t), args...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// TestPythonSmoke: a stock ZODB/ZEO client commits, reopens, reads back
+// and resolves a BTrees.Length conflict.
+func TestPythonSmoke(t *testing.T) {
+	_, addr := startServer(t)
+	out := runPython(t, 2*time.Minute, []string{"ZEO_ADDR=" + addr}, filepath.Join(scriptDir(), "smoke.py"))
+	if !strings.Contains(out, "smoke: 4 passed, 0 failed") {
+		t.Errorf("smoke output:\n%s", out)
+	}
+}
+
+// TestPythonConformance runs ZODB's storage conformance mixins, ZEO's
+// generic client tests (MappingStorageTests, FileStorageTests) and the
+// copyTransactionsFrom tests (FileStorageRecoveryTests) through
+// ClientStorage against the real binary (conformance.py starts one
+// server per test). Failures listed in
+// objectstore/testdata/python/expected_failures.txt are allowed.
+func TestPythonConformance(t *testing.T) {
+	conformance(t, "mixins", "generic", "full", "recovery")
+}
+
+// TestPythonBlobs runs ZEO's blob test classes: streamed blobs
+// (BlobAdaptedFileStorageTests) and a shared blob directory
+// (BlobWritableCacheTests), each with the full generic suite.
+func TestPythonBlobs(t *testing.T) {
+	conformance(t, "blobs")
+}
+
+func conformance(t *testing.T, suites ...string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the Python conformance suites take minutes; run without -short")
+	}
+	out := runPython(t, 10*time.Minute, []string{"CAIRN_OBJECTSTORE_BIN=" + bin},
+		append([]string{filepath.Join(scriptDir(), "conformance.py")}, suites...)...)
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "conformance:") || strings.HasPrefix(line, "XPASS") {
+			t.Log(line)
+		}
+	}
+}
+
+// TestPythonStress: eight Python processes commit to one BTree and one
+// BTrees.Length at once, resolving conflicts on the client; afterwards the
+// totals and the tree's structure must be exact.
+func TestPythonStress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts eight Python processes")
+	}
+	_, addr := startServer(t)
+	out := runPython(t, 5*time.Minute, []string{"ZEO_ADDR=" + addr}, filepath.Join(scriptDir(), "stress.py"), "8", "50")
+	if !strings.Contains(out, "stress: 5 passed, 0 failed") {
+		t.Errorf("stress output:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "stress:") {
+			t.Log(line)
+		}
+	}
+}

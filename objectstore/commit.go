@@ -1,0 +1,392 @@
+package objectstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Commit is a held commit lock and the transaction being voted and
+// finished under it. The lock is taken by Lock and released by Finish (as
+// soon as the transaction is queued for writing, so the next voter can go
+// on while it is written) or Abort. A Commit belongs to one goroutine.
+type Commit struct {
+	db     *DB
+	locked bool
+
+	// Set by Vote.
+	txn     *Txn
+	records []Record
+	blobs   []blobMove
+	undone  []OID
+	undoSet *undoSet
+	size    int64
+
+	// Set by Finish and the writer.
+	tid     TID
+	objects int64
+	fsize   int64
+	done    chan struct{}
+	err     error
+
+	// Waited is how long Lock waited; Held is set at Finish.
+	Waited time.Duration
+	lockAt time.Time
+}
+
+// blobMove is a blob file that becomes a revision's blob at commit: a
+// temporary file to rename, or (undo) an older revision's blob to copy.
+type blobMove struct {
+	oid      OID
+	src      string
+	copyFrom TID
+}
+
+// Conflict is a store whose serial is no longer the object's current one,
+// as the vote reports it for the client to resolve.
+type Conflict struct {
+	OID       OID
+	Committed TID    // the current serial
+	Read      TID    // the serial the store was based on
+	Data      []byte // the data the client stored
+}
+
+// VoteResult is a successful vote's outcome.
+type VoteResult struct {
+	// Conflicts lists stores the client must resolve and store again
+	// before voting again; the lock stays held. Empty means the
+	// transaction is ready to finish.
+	Conflicts []Conflict
+	// Undone lists the objects that undos in the transaction changed.
+	Undone []OID
+}
+
+// Lock takes the commit lock, waiting in arrival order behind the other
+// voters, until ctx ends.
+func (db *DB) Lock(ctx context.Context) (*Commit, error) {
+	if db.opts.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	if err := db.Err(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	select {
+	case db.commitLock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-db.stop:
+		return nil, ErrClosed
+	}
+	now := time.Now()
+	return &Commit{db: db, locked: true, Waited: now.Sub(start), lockAt: now}, nil
+}
+
+// Abort releases the lock if it is still held. It is safe to call more
+// than once, and after Finish.
+func (c *Commit) Abort() {
+	if c.locked {
+		c.locked = false
+		<-c.db.commitLock
+	}
+}
+
+// Locked reports whether c still holds the commit lock.
+func (c *Commit) Locked() bool { return c.locked }
+
+// Vote checks txn against the committed state under the lock and prepares
+// its records. Stores whose serials are stale come back as Conflicts; the
+// client resolves them, stores again and votes again with the same Commit.
+// Failed read checks (*ConflictError with ReadOnly), stale deletes
+// (*ConflictError), deletes of unknown objects (*KeyError) and undos that
+// cannot be applied (*UndoError) are errors.
+func (c *Commit) Vote(txn *Txn) (VoteResult, error) {
+	if !c.locked {
+		return VoteResult{}, ErrNotLocked
+	}
+	db := c.db
+	if txn.TID != ZeroTID {
+		db.mu.Lock()
+		assigned := db.assigned
+		db.mu.Unlock()
+		if !assigned.Less(txn.TID) {
+			return VoteResult{}, fmt.Errorf("%w: %s <= %s", ErrTIDOrder, txn.TID, assigned)
+		}
+	}
+	if len(txn.undos) > 0 {
+		// Undo reads older revisions and blobs: let the writer catch up
+		// so the published view is the whole committed state.
+		db.mu.Lock()
+		assigned := db.assigned
+		db.mu.Unlock()
+		db.WaitVisible(assigned)
+	}
+	c.txn, c.records, c.blobs, c.undone, c.undoSet, c.size = txn, nil, nil, nil, nil, 0
+	var res VoteResult
+	err := db.Read(func(r *Reader) error {
+		serial := func(o OID) (TID, bool) {
+			db.mu.Lock()
+			t, ok := db.pending[o]
+			db.mu.Unlock()
+			if ok {
+				return t, true
+			}
+			return r.Serial(o)
+		}
+		for _, ck := range txn.checks {
+			if cur, _ := serial(ck.oid); cur != ck.serial {
+				return &ConflictError{OID: ck.oid, Committed: cur, Read: ck.serial, ReadOnly: true}
+			}
+		}
+		undone, err := c.prepareUndos(r, txn)
+		if err != nil {
+			return err
+		}
+		for _, oid := range txn.order {
+			w := txn.writes[oid]
+			cur, exists := serial(oid)
+			switch w.kind {
+			case kindDelete:
+				if !exists {
+					return &KeyError{OID: oid}
+				}
+				if cur != w.serial {
+					return &ConflictError{OID: oid, Committed: cur, Read: w.serial}
+				}
+			case kindStore:
+				if exists && cur != w.serial {
+					res.Conflicts = append(res.Conflicts, Conflict{OID: oid, Committed: cur, Read: w.serial, Data: w.data})
+					continue
+				}
+				if w.blob != "" {
+					if _, err := os.Stat(w.blob); err != nil {
+						return fmt.Errorf("objectstore: blob of oid %s: %w", oid, err)
+					}
+				}
+			}
+			if _, ok := undone[oid]; ok {
+				delete(undone, oid) // a later store of an undone oid wins
+			}
+			c.records = append(c.records, Record{OID: oid, Data: w.data, NoData: w.noData, Blob: w.blob != ""})
+			c.size += int64(len(w.data))
+			if w.blob != "" {
+				c.blobs = append(c.blobs, blobMove{oid: oid, src: w.blob})
+			}
+		}
+		for _, u := range c.undoRecords(undone) {
+			c.records = append(c.records, u.rec)
+			c.size += int64(len(u.rec.Data))
+			if u.rec.Blob {
+				c.blobs = append(c.blobs, blobMove{oid: u.rec.OID, copyFrom: u.blobFrom})
+			}
+			c.undone = append(c.undone, u.rec.OID)
+		}
+		return nil
+	})
+	if err != nil {
+		return VoteResult{}, err
+	}
+	if len(res.Conflicts) > 0 {
+		c.records, c.blobs, c.undone = nil, nil, nil
+		return res, nil
+	}
+	res.Undone = c.undone
+	return res, nil
+}
+
+// Finish assigns the transaction's tid, queues it for the writer, releases
+// the lock, and waits until the transaction is durable and published. It
+// returns the tid.
+func (c *Commit) Finish() (TID, error) {
+	if !c.locked || c.txn == nil {
+		return ZeroTID, ErrNotLocked
+	}
+	db := c.db
+	db.mu.Lock()
+	if db.failed != nil || db.writerGone {
+		err := db.failed
+		if err == nil {
+			err = ErrClosed
+		}
+		db.mu.Unlock()
+		c.Abort()
+		return ZeroTID, err
+	}
+	tid := c.txn.TID
+	if tid == ZeroTID {
+		tid = laterThan(TimeStamp(db.opts.Now()), db.assigned)
+	}
+	c.tid = tid
+	db.assigned = tid
+	for i := range c.records {
+		c.records[i].TID = tid
+		db.pending[c.records[i].OID] = tid
+		db.noteOID(c.records[i].OID)
+	}
+	c.done = make(chan struct{})
+	db.queue = append(db.queue, c)
+	db.mu.Unlock()
+	select {
+	case db.wake <- struct{}{}:
+	default:
+	}
+	c.Abort() // release the lock: the next voter sees our pending writes
+	<-c.done
+	return tid, c.err
+}
+
+// TID returns the tid Finish assigned.
+func (c *Commit) TID() TID { return c.tid }
+
+// Held returns how long the lock has been held so far.
+func (c *Commit) Held() time.Duration { return time.Since(c.lockAt) }
+
+// writer is the group-commit loop: it takes every queued commit (up to
+// MaxBatch), writes them in one bbolt transaction with one fsync, and
+// publishes them in tid order.
+func (db *DB) writer() {
+	defer close(db.done)
+	for {
+		select {
+		case <-db.wake:
+		case <-db.stop:
+		}
+		for {
+			db.mu.Lock()
+			n := min(len(db.queue), db.opts.MaxBatch)
+			batch := db.queue[:n:n]
+			db.queue = db.queue[n:]
+			if n == 0 {
+				select {
+				case <-db.stop:
+					db.writerGone = true
+					db.mu.Unlock()
+					return
+				default:
+				}
+			}
+			db.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			db.writeBatch(batch)
+		}
+	}
+}
+
+func (db *DB) writeBatch(batch []*Commit) {
+	err := db.moveBlobs(batch)
+	if err == nil {
+		err = db.bolt.Update(func(tx *bolt.Tx) error {
+			for _, c := range batch {
+				if err := writeCommit(tx, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		err = fmt.Errorf("objectstore: writing transaction %s: %w", batch[0].tid, err)
+		db.opts.Logger.Error("commit failed; refusing further commits", "err", err)
+		db.mu.Lock()
+		db.failed = err
+		rest := db.queue
+		db.queue = nil
+		db.mu.Unlock()
+		for _, c := range append(batch, rest...) {
+			c.err = ErrFailed
+			close(c.done)
+		}
+		db.vis.Lock()
+		close(db.visCh)
+		db.visCh = make(chan struct{})
+		db.vis.Unlock()
+		return
+	}
+	for _, c := range batch {
+		db.publish(c)
+	}
+}
+
+// moveBlobs puts the batch's blob files in place before the records that
+// name them are written: a crash in between leaves an unreferenced file,
+// never a record without its blob.
+func (db *DB) moveBlobs(batch []*Commit) error {
+	for _, c := range batch {
+		for _, b := range c.blobs {
+			if db.opts.Blobs == nil {
+				return fmt.Errorf("objectstore: blob store without a blob directory")
+			}
+			var err error
+			if b.src != "" {
+				err = db.opts.Blobs.Commit(b.src, b.oid, c.tid)
+			} else {
+				err = db.opts.Blobs.CopyBlob(b.oid, b.copyFrom, c.tid)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func writeCommit(tx *bolt.Tx, c *Commit) error {
+	records, current, meta := tx.Bucket(bucketRecords), tx.Bucket(bucketCurrent), tx.Bucket(bucketMeta)
+	count := getUint64(meta.Get(keyCount))
+	info := TxnInfo{TID: c.tid, Status: c.txn.Status, User: c.txn.User, Description: c.txn.Description, Extension: c.txn.Extension, Size: c.size}
+	if info.Status == 0 {
+		info.Status = ' '
+	}
+	for i := range c.records {
+		rec := &c.records[i]
+		if err := records.Put(recordKey(rec.OID, c.tid), encodeRecord(rec)); err != nil {
+			return err
+		}
+		if current.Get(rec.OID[:]) == nil {
+			count++
+		}
+		if err := current.Put(bytes.Clone(rec.OID[:]), bytes.Clone(c.tid[:])); err != nil {
+			return err
+		}
+		info.OIDs = append(info.OIDs, rec.OID)
+	}
+	if err := tx.Bucket(bucketTxns).Put(bytes.Clone(c.tid[:]), encodeTxn(&info)); err != nil {
+		return err
+	}
+	if err := meta.Put(keyCount, putUint64(count)); err != nil {
+		return err
+	}
+	c.objects, c.fsize = int64(count), tx.Size()
+	return meta.Put(keyLast, bytes.Clone(c.tid[:]))
+}
+
+// publish makes a written commit visible: readers see it from now on, and
+// OnPublish runs before any reader can.
+func (db *DB) publish(c *Commit) {
+	oids := make([]OID, len(c.records))
+	for i, r := range c.records {
+		oids[i] = r.OID
+	}
+	db.vis.Lock()
+	db.visible = c.tid
+	close(db.visCh)
+	db.visCh = make(chan struct{})
+	db.mu.Lock()
+	for _, o := range oids {
+		if db.pending[o] == c.tid {
+			delete(db.pending, o)
+		}
+	}
+	db.mu.Unlock()
+	if db.opts.OnPublish != nil {
+		db.opts.OnPublish(Publication{TID: c.tid, OIDs: oids, Tag: c.txn.Tag, Objects: c.objects, Size: c.fsize})
+	}
+	db.vis.Unlock()
+	close(c.done)
+}

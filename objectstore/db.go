@@ -1,0 +1,505 @@
+package objectstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cairnstack/cairn/blobstore"
+)
+
+// schemaVersion is written to meta/version; Open refuses other values.
+const schemaVersion = "1"
+
+// Bucket and key names (see the schema in doc.go).
+var (
+	bucketMeta    = []byte("meta")
+	bucketCurrent = []byte("current")
+	bucketRecords = []byte("records")
+	bucketTxns    = []byte("txns")
+
+	keyVersion = []byte("version")
+	keyLast    = []byte("last")
+	keyCount   = []byte("count")
+)
+
+// Options tune Open. A nil *Options means all defaults.
+type Options struct {
+	// ReadOnly opens the file read-only (shared lock) and refuses commits.
+	ReadOnly bool
+
+	// Blobs is the blob directory committed blob files move into. Nil:
+	// blob stores are refused.
+	Blobs *blobstore.Dir
+
+	// OnPublish is called once per committed transaction, in tid order,
+	// after the transaction is durable and while no read can run (see
+	// Read): the moment it becomes visible. The ZEO server queues its
+	// invalidations and the committer's reply here. It must not block or
+	// call back into the store.
+	OnPublish func(Publication)
+
+	// MaxBatch bounds how many transactions one group commit writes
+	// (with one fsync). Zero means 64.
+	MaxBatch int
+
+	// NoSync skips fsync (tests only: a crash can lose commits).
+	NoSync bool
+
+	// Now is the clock tids follow. Nil means time.Now.
+	Now func() time.Time
+
+	// Logger receives the store's few log lines. Nil discards.
+	Logger *slog.Logger
+
+	// LockTimeout bounds waiting for another process's lock on the file.
+	// Zero means 5 seconds.
+	LockTimeout time.Duration
+}
+
+// DB is an open object store: an MVCC, history-keeping ZODB storage in one
+// bbolt file. All methods are safe for concurrent use.
+type DB struct {
+	bolt *bolt.DB
+	opts Options
+
+	// commitLock is the storage's commit lock, a one-token semaphore:
+	// waiting senders are served in arrival order.
+	commitLock chan struct{}
+
+	// vis orders reads against publication: Read holds it shared,
+	// publication exclusively. visible is the newest published tid.
+	vis     sync.RWMutex
+	visible TID
+	// visCh is closed (and replaced) at every publication.
+	visCh chan struct{}
+
+	// mu guards the fields below: the state of committed but not yet
+	// durable transactions, which votes must see.
+	mu         sync.Mutex
+	assigned   TID           // newest tid handed to a commit
+	pending    map[OID]TID   // newest pending serial per oid
+	nextOID    uint64        // lowest oid never handed out or stored
+	failed     error         // sticky write failure
+	queue      []*Commit     // commits waiting for the writer
+	wake       chan struct{} // signals the writer (capacity 1)
+	stop       chan struct{} // closed by Close
+	done       chan struct{} // closed when the writer exits
+	closing    sync.Once
+	writerGone bool // set when the writer has exited
+}
+
+// Open opens (creating if needed) the store at path.
+func Open(path string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 64
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = 5 * time.Second
+	}
+	if o.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("objectstore: open read-only: %w", err)
+		}
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, ReadOnly: o.ReadOnly, NoSync: o.NoSync, NoFreelistSync: true})
+	if err != nil {
+		return nil, fmt.Errorf("objectstore: open %s: %w", path, err)
+	}
+	db := &DB{
+		bolt: b, opts: o,
+		commitLock: make(chan struct{}, 1),
+		visCh:      make(chan struct{}),
+		pending:    map[OID]TID{},
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	if err := db.init(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	db.assigned = db.visible
+	go db.writer()
+	o.Logger.Info("objectstore opened", "path", path, "last", db.visible, "read_only", o.ReadOnly)
+	return db, nil
+}
+
+// init creates the buckets of a new file, checks the schema of an old one
+// and loads the last tid and the next oid.
+func (db *DB) init() error {
+	setup := func(tx *bolt.Tx) error {
+		if tx.Writable() {
+			for _, name := range [][]byte{bucketMeta, bucketCurrent, bucketRecords, bucketTxns} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			meta := tx.Bucket(bucketMeta)
+			if meta.Get(keyVersion) == nil {
+				if err := meta.Put(keyVersion, []byte(schemaVersion)); err != nil {
+					return err
+				}
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || tx.Bucket(bucketCurrent) == nil || tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketTxns) == nil {
+			return fmt.Errorf("%w: missing buckets", ErrSchema)
+		}
+		if v := meta.Get(keyVersion); string(v) != schemaVersion {
+			return fmt.Errorf("%w: %q", ErrSchema, v)
+		}
+		if v := meta.Get(keyLast); len(v) == 8 {
+			copy(db.visible[:], v)
+		}
+		if k, _ := tx.Bucket(bucketCurrent).Cursor().Last(); len(k) == 8 {
+			db.nextOID = binary.BigEndian.Uint64(k) + 1
+		}
+		db.nextOID = max(db.nextOID, 1)
+		return nil
+	}
+	if db.opts.ReadOnly {
+		return db.bolt.View(setup)
+	}
+	return db.bolt.Update(setup)
+}
+
+// Close waits for queued commits to be written, then closes the file. It
+// is safe to call more than once.
+func (db *DB) Close() error {
+	var err error
+	db.closing.Do(func() {
+		close(db.stop)
+		<-db.done
+		err = db.bolt.Close()
+	})
+	return err
+}
+
+// Path returns the file's path.
+func (db *DB) Path() string { return db.bolt.Path() }
+
+// ReadOnly reports whether the store refuses commits.
+func (db *DB) ReadOnly() bool { return db.opts.ReadOnly }
+
+// Blobs returns the blob directory, or nil.
+func (db *DB) Blobs() *blobstore.Dir { return db.opts.Blobs }
+
+// Err returns the sticky write failure, if a commit failed to write.
+func (db *DB) Err() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.failed
+}
+
+// LastTransaction returns the newest published tid (ZeroTID when empty).
+func (db *DB) LastTransaction() TID {
+	db.vis.RLock()
+	defer db.vis.RUnlock()
+	return db.visible
+}
+
+// NewOIDs hands out n fresh oids, above every oid ever stored.
+func (db *DB) NewOIDs(n int) []OID {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	out := make([]OID, n)
+	for i := range out {
+		out[i] = OIDFromUint64(db.nextOID)
+		db.nextOID++
+	}
+	return out
+}
+
+// noteOID keeps the oid counter above a stored oid.
+func (db *DB) noteOID(o OID) {
+	if n := o.Uint64(); n >= db.nextOID {
+		db.nextOID = n + 1
+	}
+}
+
+// WaitVisible blocks until tid is published, when it belongs to a commit
+// that is being written (a conflicting voter may learn of a tid before it
+// is durable and then ask for its data). It returns at once for other tids.
+func (db *DB) WaitVisible(tid TID) {
+	for {
+		db.vis.RLock()
+		vis, ch := db.visible, db.visCh
+		db.vis.RUnlock()
+		if !vis.Less(tid) {
+			return
+		}
+		db.mu.Lock()
+		assigned := db.assigned
+		failed := db.failed
+		db.mu.Unlock()
+		if assigned.Less(tid) || failed != nil {
+			return
+		}
+		select {
+		case <-ch:
+		case <-db.done:
+			return
+		}
+	}
+}
+
+// Publication describes a transaction as it becomes visible.
+type Publication struct {
+	TID     TID
+	OIDs    []OID // the objects it changed
+	Tag     any   // the Txn's Tag
+	Objects int64 // objects in the store after it
+	Size    int64 // bytes of the file after it
+}
+
+// Stats are the store's counters, for get_info, server_status and metrics.
+type Stats struct {
+	Last    TID   // newest published tid
+	Objects int64 // objects ever stored and not packed away (deleted ones included, as FileStorage counts)
+	Size    int64 // bytes of the file
+}
+
+// Stats returns a consistent copy of the counters.
+func (db *DB) Stats() Stats {
+	var s Stats
+	_ = db.Read(func(r *Reader) error {
+		s.Last = r.last
+		s.Size = r.tx.Size()
+		s.Objects = int64(getUint64(r.tx.Bucket(bucketMeta).Get(keyCount)))
+		return nil
+	})
+	return s
+}
+
+// Read runs fn with a read view of the published state. Publication waits
+// while fn runs, so whatever fn queues (a reply) is queued before the
+// invalidations of any transaction fn did not see.
+func (db *DB) Read(fn func(r *Reader) error) error {
+	db.vis.RLock()
+	defer db.vis.RUnlock()
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		return fn(&Reader{tx: tx, last: db.visible})
+	})
+}
+
+// Reader is a read view: it sees the transactions up to Last. It is valid
+// only inside the Read call that made it.
+type Reader struct {
+	tx   *bolt.Tx
+	last TID
+}
+
+// Last returns the newest tid this view sees.
+func (r *Reader) Last() TID { return r.last }
+
+// Record is one revision of an object.
+type Record struct {
+	OID    OID
+	TID    TID
+	Data   []byte // nil when NoData
+	NoData bool   // a deletion, or an undone creation
+	Blob   bool   // a blob file belongs to this revision
+	// DataTxn is, for a revision that reuses an older revision's data
+	// (an undo), the tid of the transaction that wrote that data. It is
+	// what FileStorage's back pointers report to iterators.
+	DataTxn TID
+}
+
+func recordKey(o OID, t TID) []byte {
+	k := make([]byte, 16)
+	copy(k, o[:])
+	copy(k[8:], t[:])
+	return k
+}
+
+func decodeRecord(k, v []byte) Record {
+	var r Record
+	copy(r.OID[:], k[:8])
+	copy(r.TID[:], k[8:16])
+	if len(v) > 0 {
+		r.NoData = v[0]&recNoData != 0
+		r.Blob = v[0]&recBlob != 0
+		v2 := v[1:]
+		if v[0]&recDataTxn != 0 && len(v2) >= 8 {
+			copy(r.DataTxn[:], v2)
+			v2 = v2[8:]
+		}
+		if !r.NoData {
+			r.Data = bytes.Clone(v2)
+		}
+	}
+	return r
+}
+
+// Record flags, the first byte of a records value.
+const (
+	recNoData = 1 << 0
+	recBlob   = 1 << 1
+	// recDataTxn: 8 bytes of DataTxn follow the flags.
+	recDataTxn = 1 << 2
+)
+
+func encodeRecord(r *Record) []byte {
+	var flags byte
+	if r.NoData {
+		flags |= recNoData
+	}
+	if r.Blob {
+		flags |= recBlob
+	}
+	v := make([]byte, 1, 9+len(r.Data))
+	if r.DataTxn != ZeroTID {
+		flags |= recDataTxn
+		v = append(v, r.DataTxn[:]...)
+	}
+	v[0] = flags
+	return append(v, r.Data...)
+}
+
+// visibleTID reads a tid value and hides it if it is newer than the view.
+func (r *Reader) seen(t TID) bool { return !r.last.Less(t) }
+
+// Serial returns the object's current serial in this view.
+func (r *Reader) Serial(o OID) (TID, bool) {
+	rec, ok := r.current(o)
+	return rec.TID, ok
+}
+
+// current returns the newest revision of o that the view sees.
+func (r *Reader) current(o OID) (Record, bool) {
+	c := r.tx.Bucket(bucketRecords).Cursor()
+	k, v := seekBefore(c, recordKey(o, laterThan(r.last, r.last)))
+	if k == nil || !bytes.Equal(k[:8], o[:]) {
+		return Record{}, false
+	}
+	return decodeRecord(k, v), true
+}
+
+// seekBefore positions c at the last key below key.
+func seekBefore(c *bolt.Cursor, key []byte) ([]byte, []byte) {
+	k, _ := c.Seek(key)
+	if k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
+
+// Load returns the current revision of o. A deleted object, or one never
+// stored, is a *KeyError.
+func (r *Reader) Load(o OID) (Record, error) {
+	rec, ok := r.current(o)
+	if !ok || rec.NoData {
+		return Record{}, &KeyError{OID: o}
+	}
+	return rec, nil
+}
+
+// LoadBefore returns the newest revision of o older than tid, and the tid
+// of the revision after it (ZeroTID when it is current in this view). An
+// object never stored, or whose selected revision has no data, is a
+// *KeyError; an object whose revisions are all at or after tid is
+// ErrNoRevision.
+func (r *Reader) LoadBefore(o OID, tid TID) (rec Record, end TID, err error) {
+	c := r.tx.Bucket(bucketRecords).Cursor()
+	limit := tid
+	if r.last.Less(tid) {
+		limit = laterThan(r.last, r.last)
+	}
+	k, v := seekBefore(c, recordKey(o, limit))
+	if k == nil || !bytes.Equal(k[:8], o[:]) {
+		if first, _ := c.Seek(o[:]); first != nil && bytes.Equal(first[:8], o[:]) && r.seen(tidOf(first)) {
+			return Record{}, ZeroTID, ErrNoRevision
+		}
+		return Record{}, ZeroTID, &KeyError{OID: o}
+	}
+	rec = decodeRecord(k, v)
+	if rec.NoData {
+		return Record{}, ZeroTID, &KeyError{OID: o, TID: tid}
+	}
+	if nk, _ := c.Next(); nk != nil && bytes.Equal(nk[:8], o[:]) && r.seen(tidOf(nk)) {
+		end = tidOf(nk)
+	}
+	return rec, end, nil
+}
+
+func tidOf(k []byte) TID {
+	var t TID
+	copy(t[:], k[8:16])
+	return t
+}
+
+// LoadSerial returns exactly the revision of o written by tid.
+func (r *Reader) LoadSerial(o OID, tid TID) (Record, error) {
+	if !r.seen(tid) {
+		return Record{}, &KeyError{OID: o, TID: tid}
+	}
+	v := r.tx.Bucket(bucketRecords).Get(recordKey(o, tid))
+	if v == nil {
+		return Record{}, &KeyError{OID: o, TID: tid}
+	}
+	rec := decodeRecord(recordKey(o, tid), v)
+	if rec.NoData {
+		return Record{}, &KeyError{OID: o, TID: tid}
+	}
+	return rec, nil
+}
+
+// Revisions calls fn for the revisions of o, newest first, until fn
+// returns false. An object never stored is a *KeyError.
+func (r *Reader) Revisions(o OID, fn func(Record) bool) error {
+	c := r.tx.Bucket(bucketRecords).Cursor()
+	k, v := seekBefore(c, recordKey(o, laterThan(r.last, r.last)))
+	if k == nil || !bytes.Equal(k[:8], o[:]) {
+		return &KeyError{OID: o}
+	}
+	for ; k != nil && bytes.Equal(k[:8], o[:]); k, v = c.Prev() {
+		if !fn(decodeRecord(k, v)) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// NextCurrent returns the current revision of the first object at or
+// after o that has data (record_iternext), and whether there is one.
+func (r *Reader) NextCurrent(o OID) (Record, bool) {
+	c := r.tx.Bucket(bucketCurrent).Cursor()
+	for k, _ := c.Seek(o[:]); k != nil; k, _ = c.Next() {
+		var oid OID
+		copy(oid[:], k)
+		if rec, err := r.Load(oid); err == nil {
+			return rec, true
+		}
+	}
+	return Record{}, false
+}
+
+func getUint64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func putUint64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}

@@ -1,0 +1,70 @@
+// Package objectstore is Cairn's ZODB object database tier: a ZEO 5
+// storage server (the role of ZEO's runzeo with a FileStorage) whose
+// storage engine keeps every object revision in one bbolt file, so that
+// unmodified Python ZODB clients (ZEO.ClientStorage from ZEO 5.x/6.x) use
+// it unchanged. The wire codec is the subpackage zeo; blob files live in
+// a blobstore.Dir.
+//
+// # Storage engine
+//
+// Open returns a *DB: a history-keeping (MVCC) storage. Reads go through
+// DB.Read, which hands a *Reader a consistent view of the published
+// state; writes go through two-phase commit: Lock takes the commit lock,
+// Commit.Vote checks a Txn against the committed state, Commit.Finish
+// assigns the tid and makes the transaction durable and visible.
+//
+// # Schema
+//
+// One bbolt file holds four buckets. Oids and tids are 8-byte big-endian
+// keys, so bbolt's byte order is their numeric order.
+//
+//	meta      "version" → "1" (Open refuses other values)
+//	          "last"    → tid of the newest committed transaction
+//	          "count"   → uint64, the number of objects in "current"
+//	current   oid → tid of the object's newest revision (deletions included)
+//	records   oid‖tid → flags byte ‖ data: one entry per revision.
+//	          flags bit 0: no data (a deletion or an undone creation);
+//	          bit 1: the revision has a blob file in the blob directory.
+//	txns      tid → status byte ‖ uvarint-prefixed user, description and
+//	          extension (the pickled dict as the client sent it) ‖
+//	          uvarint data size ‖ uvarint oid count ‖ oids (8 bytes each)
+//
+// loadBefore(oid, tid) is one cursor seek in records: the entry before
+// oid‖tid is the revision, the entry after it (same oid) gives its end.
+// New oids continue after the largest oid in current.
+//
+// # Commits, durability and group commit
+//
+// Vote runs under the storage's commit lock, which is granted in arrival
+// order. It checks every store's serial against the object's current
+// serial; stale stores come back as Conflicts for the client to resolve
+// (the lock stays held until the client votes again or aborts, see
+// zeo-protocol.md Essentials 16). Finish assigns the tid (a TimeStamp of
+// the current time, later than every earlier tid), hands the transaction
+// to the writer goroutine and releases the lock at once, so the next
+// transaction can vote while this one is written: votes check serials
+// against both the file and the queued transactions. The writer takes
+// every queued transaction, moves their blob files into place, writes
+// them in one bbolt transaction and fsyncs once (group commit), then
+// publishes them one by one in tid order; Finish returns only after its
+// transaction is published. A write error makes the store refuse every
+// later commit (ErrFailed) until it is reopened.
+//
+// # Visibility and ordering
+//
+// Publishing takes the read/write lock that Read holds shared, advances
+// the visible tid and calls Options.OnPublish: the ZEO server queues its
+// invalidations there. A read therefore either sees a transaction and
+// queues its reply after that transaction's invalidations, or does not see
+// it and queues its reply before them (zeo-protocol.md §5.4 rule 1).
+// Records written but not yet published are invisible to readers, except
+// that WaitVisible lets a conflict-resolving client wait for the revision
+// a vote told it about.
+//
+// # Caveats
+//
+//   - Pack and garbage collection are not implemented yet; history grows.
+//   - Undo needs the undone records to still be current (or equal in
+//     content): resolving undo conflicts would need Python.
+//   - Restores (copyTransactionsFrom) must arrive in increasing tid order.
+package objectstore
