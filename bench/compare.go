@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// CompareOptions configures `cairn-bench compare`. Zero values are not
+// meaningful; RegisterFlags sets the defaults.
+type CompareOptions struct {
+	// Tiers lists the suites to run; only "frontend" exists for now.
+	Tiers string
+	// Duration of each measured run. Default 10s.
+	Duration time.Duration
+	// Warmup is the unmeasured run before each measured one. Default 2s.
+	Warmup time.Duration
+	// Runs per scenario and server. Default 3.
+	Runs int
+	// Connections and Threads are wrk's -c and -t. Defaults 64 and 2.
+	Connections int
+	Threads     int
+	// OriginSlots bounds the origin's concurrent requests like Zope's
+	// worker threads. Default 2, as in performance.md's peer figures.
+	OriginSlots int
+	// Out is the Markdown file written; "" writes none.
+	Out string
+	// README, when set, is a file whose block between MarkerStart and
+	// MarkerEnd is replaced with the table (left alone without markers).
+	README string
+	// BinDir holds the cairn binaries (cairn-frontend). Default ./bin.
+	BinDir string
+	// Profile, when set, is a folder that receives a CPU profile of
+	// cairn-frontend per scenario, taken in an extra, unmeasured run.
+	Profile string
+	// Keep leaves the work folder (configurations, logs) in place and
+	// names it, for a look at what ran.
+	Keep bool
+
+	// OriginCommand is the argv that serves the origin (the caller's own
+	// binary with "origin"); -listen and -slots are appended.
+	OriginCommand []string
+	// Command is how this comparison was invoked, printed as the way to
+	// reproduce it.
+	Command string
+}
+
+// RegisterFlags registers one flag per option and sets the defaults.
+func (o *CompareOptions) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Tiers, "tiers", "frontend", "suites to run (only frontend for now)")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each measured run")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "unmeasured run before each measured one (0: none)")
+	fs.IntVar(&o.Runs, "runs", 3, "runs per scenario and server")
+	fs.IntVar(&o.Connections, "connections", 64, "wrk connections (-c)")
+	fs.IntVar(&o.Threads, "threads", 2, "wrk threads (-t)")
+	fs.IntVar(&o.OriginSlots, "origin-slots", 2, "origin's concurrent requests, like Zope's threads (0: unlimited)")
+	fs.StringVar(&o.Out, "out", "", "Markdown file to write the results to")
+	fs.StringVar(&o.README, "readme", "", "file whose "+MarkerStart+" … "+MarkerEnd+" block gets the table")
+	fs.StringVar(&o.BinDir, "bin", "bin", "folder with the cairn binaries")
+	fs.StringVar(&o.Profile, "profile", "", "folder for CPU profiles of cairn-frontend (an extra run per scenario)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the work folder with the configurations and logs")
+}
+
+func (o *CompareOptions) validate() error {
+	switch {
+	case o.Tiers != "frontend":
+		return fmt.Errorf("bench: -tiers %q: only frontend exists for now", o.Tiers)
+	case o.Runs < 1:
+		return errors.New("bench: -runs must be at least 1")
+	case o.Duration < time.Second:
+		return errors.New("bench: -duration must be at least 1s (CPU times have 10 ms resolution)")
+	case o.Threads < 1 || o.Connections < o.Threads:
+		return errors.New("bench: need -threads ≥ 1 and -connections ≥ -threads")
+	case len(o.OriginCommand) == 0:
+		return errors.New("bench: no origin command")
+	}
+	if _, err := os.Stat(filepath.Join(o.BinDir, "cairn-frontend")); err != nil {
+		return fmt.Errorf("bench: %w (build it with: go build -o %s/ ./cmd/...)", err, o.BinDir)
+	}
+	return nil
+}
+
+func (o *CompareOptions) load(d time.Duration) load {
+	return load{Threads: o.Threads, Connections: o.Connections, Duration: d}
+}
+
+// Compare runs the frontend suite, writes o.Out and o.README, and returns
+// the report. Progress lines go to progress. Every process it starts is
+// stopped before it returns.
+func Compare(ctx context.Context, o CompareOptions, progress io.Writer) (*Report, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	if err := ensureTools(ctx, progress); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "cairn-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if o.Keep {
+		defer fmt.Fprintf(progress, "work folder kept: %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	tb, err := startTestbed(ctx, &o, dir, progress)
+	defer tb.stop() // also on a partial start
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{
+		Machine:    machine(),
+		Versions:   versions(ctx, filepath.Join(o.BinDir, "cairn-frontend")),
+		Command:    o.Command,
+		Method:     o.method(),
+		PeakPerRun: true,
+	}
+	for _, sc := range frontendScenarios() {
+		sr, err := tb.measure(ctx, &o, sc, rep, progress)
+		if err != nil {
+			return nil, err
+		}
+		rep.Results = append(rep.Results, sr)
+	}
+	if o.Profile != "" {
+		if err := tb.profileAll(ctx, &o, progress); err != nil {
+			return nil, err
+		}
+	}
+	return rep, o.write(rep, progress)
+}
+
+func (o *CompareOptions) method() string {
+	slots := "unlimited slots"
+	if o.OriginSlots > 0 {
+		slots = strconv.Itoa(o.OriginSlots) + " slots"
+	}
+	runs := strconv.Itoa(o.Runs) + " runs"
+	if o.Runs == 1 {
+		runs = "1 run"
+	}
+	return fmt.Sprintf("Medians of %s per server, alternating nginx and cairn, each `wrk -t%d -c%d -d%s --latency` after a %s warm-up, "+
+		"all on 127.0.0.1; origin: `cairn-bench origin` with %s, in its own process. CPU is utime+stime of the server's processes "+
+		"(nginx: master and 2 workers) during the run, divided by the requests wrk completed; peak RSS is VmHWM summed over them.",
+		runs, o.Threads, o.Connections, o.Duration, o.Warmup, slots)
+}
+
+// write saves the report to o.Out and into o.README's marked block.
+func (o *CompareOptions) write(rep *Report, progress io.Writer) error {
+	md := rep.Markdown()
+	if o.Out != "" {
+		doc := "# Frontend: cairn-frontend vs nginx (issue 2)\n\n" + stamp(time.Now()) + "\n\n" + md
+		if err := os.WriteFile(o.Out, []byte(doc), 0o644); err != nil {
+			return fmt.Errorf("bench: -out: %w", err)
+		}
+		fmt.Fprintf(progress, "wrote %s\n", o.Out)
+	}
+	if o.README == "" {
+		return nil
+	}
+	b, err := os.ReadFile(o.README)
+	if err != nil {
+		return fmt.Errorf("bench: -readme: %w", err)
+	}
+	out, found, err := replaceMarked(string(b), MarkerStart, MarkerEnd, md)
+	if err != nil {
+		return fmt.Errorf("bench: -readme %s: %w", o.README, err)
+	}
+	if !found {
+		fmt.Fprintf(progress, "%s has no %s marker; left unchanged\n", o.README, MarkerStart)
+		return nil
+	}
+	if err := os.WriteFile(o.README, []byte(out), 0o644); err != nil {
+		return fmt.Errorf("bench: -readme: %w", err)
+	}
+	fmt.Fprintf(progress, "updated the frontend block of %s\n", o.README)
+	return nil
+}

@@ -1,0 +1,69 @@
+// Command cairn-bench measures Cairn's tiers against the servers they
+// replace (issue 2): `cairn-bench compare` runs the suite, `cairn-bench
+// origin` serves the Zope stand-in that the suite proxies to.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/cairnstack/cairn/bench"
+	"github.com/cairnstack/cairn/internal/daemon"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "cairn-bench:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = "usage: cairn-bench compare [flags] | cairn-bench origin [flags] | cairn-bench -version"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	fs := flag.NewFlagSet("cairn-bench "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	switch args[0] {
+	case "-version", "--version", "version":
+		_, err := fmt.Fprintln(stdout, "cairn-bench", daemon.Version())
+		return err
+	case "origin":
+		var o bench.OriginOptions
+		o.RegisterFlags(fs)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return bench.ServeOrigin(ctx, o)
+	case "compare":
+		var o bench.CompareOptions
+		o.RegisterFlags(fs)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the origin command: %w", err)
+		}
+		o.OriginCommand = []string{exe, "origin", "-name", "instance1"}
+		o.Command = "go build -o bin/ ./cmd/... && bin/cairn-bench " + strings.Join(args, " ")
+		rep, err := bench.Compare(ctx, o, stderr)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprint(stdout, rep.Markdown())
+		return err
+	}
+	return fmt.Errorf("unknown subcommand %q; %s", args[0], usage)
+}
