@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"bufio"
+	"net/netip"
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -21,9 +22,21 @@ import (
 type accessLog struct {
 	file *logfile.File
 
-	mu  sync.Mutex // guards w and buf
-	w   *bufio.Writer
-	buf []byte
+	mu      sync.Mutex // guards w, buf and the time cache
+	w       *bufio.Writer
+	buf     []byte
+	timeSec int64  // the second timeStr was formatted for
+	timeStr []byte // $time_local, formatted once a second
+}
+
+// appendTime appends $time_local, formatting it only when the second
+// changes (formatting per request was a visible cost in profiles).
+func (l *accessLog) appendTime(b []byte, now time.Time) []byte {
+	if sec := now.Unix(); sec != l.timeSec || l.timeStr == nil {
+		l.timeSec = sec
+		l.timeStr = now.AppendFormat(l.timeStr[:0], clfTime)
+	}
+	return append(b, l.timeStr...)
 }
 
 func openAccessLog(path string) (*accessLog, error) {
@@ -39,10 +52,10 @@ func openAccessLog(path string) (*accessLog, error) {
 
 const clfTime = "02/Jan/2006:15:04:05 -0700"
 
-func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote string, now time.Time) {
+func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, now time.Time) {
 	l.mu.Lock()
 	b := l.buf[:0]
-	b = append(b, remote...)
+	b = remote.AppendTo(b)
 	b = append(b, " - "...)
 	if user := basicAuthUser(ctx); user != "" {
 		b = appendEscaped(b, []byte(user))
@@ -50,7 +63,7 @@ func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote string, now time.Time) 
 		b = append(b, '-')
 	}
 	b = append(b, " ["...)
-	b = now.AppendFormat(b, clfTime)
+	b = l.appendTime(b, now)
 	b = append(b, "] \""...)
 	b = appendEscaped(b, ctx.Method())
 	b = append(b, ' ')

@@ -92,11 +92,17 @@ func acceptedEncoding(ae []byte) string {
 	return best
 }
 
-// addVary adds a field to Vary unless it is listed already.
+// addVary adds a field to Vary unless it is listed already (or Vary is *).
 func addVary(h *fasthttp.ResponseHeader, field string) {
 	v := h.Peek("Vary")
-	for _, f := range bytes.Split(v, []byte(",")) {
-		if f = bytes.TrimSpace(f); bytes.EqualFold(f, []byte(field)) || bytes.Equal(f, []byte("*")) {
+	for rest := v; len(rest) > 0; {
+		var f []byte
+		if i := bytes.IndexByte(rest, ','); i >= 0 {
+			f, rest = rest[:i], rest[i+1:]
+		} else {
+			f, rest = rest, nil
+		}
+		if f = bytes.TrimSpace(f); bytes.EqualFold(f, []byte(field)) || len(f) == 1 && f[0] == '*' {
 			return
 		}
 	}

@@ -324,7 +324,7 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time) {
 	}
 	if al := f.access.Load(); al != nil {
 		real, _ := clientIP(ctx, f.cfg().trusted)
-		al.log(ctx, real.String(), now)
+		al.log(ctx, real, now)
 	}
 }
 
