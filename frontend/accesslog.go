@@ -2,8 +2,8 @@ package frontend
 
 import (
 	"bufio"
-	"net/netip"
 	"encoding/base64"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
