@@ -85,7 +85,11 @@ func (c *conn) serve(ctx context.Context) {
 	r := zeo.NewReader(c.nc, int(c.srv.cfg.MaxFrame))
 	w := zeo.NewWriter(c.nc)
 	_ = c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
-	proto, err := zeo.ServerHandshake(r, w, zeo.Protocol{Encoding: zeo.Pickle, Version: zeo.Version})
+	announce := zeo.Protocol{Encoding: zeo.Pickle, Version: zeo.Version}
+	if c.srv.cfg.Msgpack {
+		announce.Encoding = zeo.Msgpack
+	}
+	proto, err := zeo.ServerHandshake(r, w, announce)
 	if errors.Is(err, zeo.ErrStatusRequest) {
 		c.sendStatus(w)
 		return
@@ -125,7 +129,11 @@ func (c *conn) serve(ctx context.Context) {
 
 // sendStatus answers "ruok": one JSON frame {storage: status}, then close.
 func (c *conn) sendStatus(w *zeo.Writer) {
-	b, _ := json.Marshal(map[string]any{c.srv.cfg.Name: c.srv.statusDict()})
+	all := map[string]any{}
+	for _, st := range c.srv.storages {
+		all[st.name] = st.statusDict()
+	}
+	b, _ := json.Marshal(all)
 	_ = w.WriteFrame(b)
 	_ = w.Flush()
 }

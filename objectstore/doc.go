@@ -13,6 +13,20 @@
 // Commit.Vote checks a Txn against the committed state, Commit.Finish
 // assigns the tid and makes the transaction durable and visible.
 //
+// # Storages, transport and encodings
+//
+// One server serves several named storages (ZEO's several storage
+// sections): the default one from the top-level keys (name "1" unless
+// set) and one per [[objectstore.storages]] table or -storage flag, each
+// with its own file, blob directory, read-only switch, commit lock,
+// invalidation queue and metrics (label storage). A client picks one with
+// register(name, read_only), and only connections registered on a storage
+// receive its invalidations. Clients connect over TCP or a Unix socket,
+// optionally with TLS (tls_cert and tls_key; tls_client_ca also requires
+// client certificates, as ZEO's <ssl> authenticate does). The server
+// announces pickle ("Z5") or, with msgpack set, msgpack ("M5"); stock
+// clients follow the announcement, and either reply is accepted.
+//
 // # Schema
 //
 // One bbolt file holds four buckets. Oids and tids are 8-byte big-endian

@@ -75,14 +75,15 @@ func (c *conn) register(id any, args zeo.Tuple) (any, error) {
 		}
 	}
 	readOnly, _ := arg(args, 1).(bool)
-	if name != c.srv.st.name {
+	st := c.srv.storage(name)
+	if st == nil {
 		return nil, zeo.NewException(zeo.ClassValueError, "unknown storage: "+name)
 	}
-	if !readOnly && c.srv.cfg.ReadOnly {
+	if !readOnly && st.readOnly {
 		return nil, zeo.ReadOnlyError()
 	}
-	c.readOnly = readOnly || c.srv.cfg.ReadOnly
-	c.st = c.srv.st
+	c.readOnly = readOnly || st.readOnly
+	c.st = st
 	last := c.st.register(c)
 	c.log.Debug("registered", "storage", name, "read_only", readOnly)
 	return bytesOf(last), nil
@@ -148,15 +149,15 @@ func (c *conn) setClientLabel(_ any, args zeo.Tuple) (any, error) {
 
 func (c *conn) serverStatus(any, zeo.Tuple) (any, error) {
 	d := zeo.NewDict(12)
-	for k, v := range c.srv.statusDict() {
+	for k, v := range c.st.statusDict() {
 		d.SetString(k, v)
 	}
 	return d, nil
 }
 
 // statusDict is server_status as ZEO reports it.
-func (s *Server) statusDict() map[string]any {
-	st := s.Status()
+func (sto *storage) statusDict() map[string]any {
+	s, st := sto.srv, sto.status()
 	return map[string]any{
 		"connections":             int64(st.Connections),
 		"loads":                   st.Loads,
@@ -184,7 +185,7 @@ func (c *conn) loadBefore(id any, args zeo.Tuple) (any, error) {
 		return nil, err
 	}
 	c.st.stats.loads.Add(1)
-	c.srv.met.loads.Inc()
+	c.st.met.loads.Inc()
 	// Reply inside the read view: see DB.Read.
 	_ = c.st.db.Read(func(r *Reader) error {
 		rec, end, err := r.LoadBefore(oid, tid)
@@ -215,7 +216,7 @@ func (c *conn) loadSerial(_ any, args zeo.Tuple) (any, error) {
 		return nil, err
 	}
 	c.st.stats.loads.Add(1)
-	c.srv.met.loads.Inc()
+	c.st.met.loads.Inc()
 	c.st.db.WaitVisible(tid) // a vote may have named a tid still being written
 	var data []byte
 	err = c.st.db.Read(func(r *Reader) error {

@@ -5,22 +5,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// metrics are the server's Prometheus metrics. Counters carry the
-// storage name as a constant label.
+// serverMetrics are the server-wide metrics.
+type serverMetrics struct {
+	connected prometheus.Gauge
+}
+
+func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
+	f := promauto.With(reg)
+	return &serverMetrics{
+		connected: f.NewGauge(prometheus.GaugeOpts{Name: "cairn_objectstore_connected_clients", Help: "ZEO client connections past the handshake."}),
+	}
+}
+
+// metrics are one storage's metrics; they carry the storage name as a
+// constant label.
 type metrics struct {
-	connected                         prometheus.Gauge
 	loads, stores, commits, conflicts prometheus.Counter
 	commitTime, lockWait              prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
-	if reg == nil {
-		reg = prometheus.NewRegistry() // registers nothing anyone reads
-	}
-	reg = prometheus.WrapRegistererWith(prometheus.Labels{"storage": s.cfg.Name}, reg)
+func newMetrics(reg prometheus.Registerer, st *storage) *metrics {
+	reg = prometheus.WrapRegistererWith(prometheus.Labels{"storage": st.name}, reg)
 	f := promauto.With(reg)
 	m := &metrics{
-		connected: f.NewGauge(prometheus.GaugeOpts{Name: "cairn_objectstore_connected_clients", Help: "ZEO client connections past the handshake."}),
 		loads:     f.NewCounter(prometheus.CounterOpts{Name: "cairn_objectstore_loads_total", Help: "loadBefore and loadSerial calls."}),
 		stores:    f.NewCounter(prometheus.CounterOpts{Name: "cairn_objectstore_stores_total", Help: "storea calls."}),
 		commits:   f.NewCounter(prometheus.CounterOpts{Name: "cairn_objectstore_commits_total", Help: "Committed transactions."}),
@@ -31,12 +38,12 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_objectstore_db_size_bytes", Help: "Size of the storage file."},
-		func() float64 { return float64(s.st.db.Stats().Size) })
+		func() float64 { return float64(st.db.Stats().Size) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_objectstore_objects", Help: "Objects in the storage."},
-		func() float64 { return float64(s.st.db.Stats().Objects) })
-	if s.st.blobs != nil {
+		func() float64 { return float64(st.db.Stats().Objects) })
+	if st.blobs != nil {
 		f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_objectstore_blob_bytes", Help: "Bytes of committed blob files."},
-			func() float64 { return float64(s.st.blobs.Size()) })
+			func() float64 { return float64(st.blobs.Size()) })
 	}
 	return m
 }

@@ -3,11 +3,13 @@ package objectstore
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,16 +21,16 @@ import (
 )
 
 // Server is the ZEO 5 server: it accepts ZEO client connections and
-// serves one named storage from a DB. Create it with New, run it with
-// Serve, release it with Close.
+// serves named storages, each from its own DB. Create it with New, run it
+// with Serve, release it with Close.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	met    *metrics
-	tls    *tls.Config
-	st     *storage
-	start  time.Time
-	codecs map[zeo.Encoding]zeo.Codec
+	cfg      Config
+	log      *slog.Logger
+	met      *serverMetrics
+	tls      *tls.Config
+	storages []*storage // the default storage first; fixed after New
+	start    time.Time
+	codecs   map[zeo.Encoding]zeo.Codec
 
 	mu    sync.Mutex // guards conns
 	conns map[*conn]struct{}
@@ -38,10 +40,12 @@ type Server struct {
 
 // storage is one named storage and the connections registered on it.
 type storage struct {
-	name  string
-	db    *DB
-	blobs *blobstore.Dir
-	srv   *Server
+	name     string
+	readOnly bool
+	db       *DB
+	blobs    *blobstore.Dir
+	srv      *Server
+	met      *metrics
 
 	// mu guards conns and invq. Registration adds a connection inside a
 	// DB.Read, and publication reads conns while holding the DB's
@@ -66,7 +70,7 @@ type storageStats struct {
 	active, waiting                                     atomic.Int64
 }
 
-// New opens the storage file (and blob directory) that cfg names. cfg
+// New opens the storage files (and blob directories) that cfg names. cfg
 // must have been validated. A nil logger discards; a nil registerer
 // registers nothing.
 func New(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, error) {
@@ -76,11 +80,15 @@ func New(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if reg == nil {
+		reg = prometheus.NewRegistry() // registers nothing anyone reads
+	}
 	s := &Server{
 		cfg: *cfg, log: logger, start: time.Now(),
 		conns:  map[*conn]struct{}{},
 		codecs: map[zeo.Encoding]zeo.Codec{},
 	}
+	s.cfg.Storages = slices.Clone(cfg.Storages)
 	for _, enc := range []zeo.Encoding{zeo.Pickle, zeo.Msgpack} {
 		s.codecs[enc] = zeo.Codec{Encoding: enc, Limits: zeo.Limits{MaxEncoded: int(cfg.MaxFrame)}}
 	}
@@ -90,31 +98,65 @@ func New(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, 
 			return nil, fmt.Errorf("objectstore: tls: %w", err)
 		}
 		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if cfg.TLSClientCA != "" {
+			pem, err := os.ReadFile(cfg.TLSClientCA)
+			if err != nil {
+				return nil, fmt.Errorf("objectstore: tls: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("objectstore: tls: no certificate in %s", cfg.TLSClientCA)
+			}
+			s.tls.ClientCAs, s.tls.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
 	}
-	st := &storage{name: cfg.Name, srv: s, conns: map[*conn]struct{}{}}
-	if cfg.BlobDir != "" {
-		b, err := blobstore.Open(cfg.BlobDir)
+	for _, sc := range cfg.all() {
+		st, err := s.openStorage(sc, reg)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("objectstore: storage %q: %w", sc.Name, err)
+		}
+		s.storages = append(s.storages, st)
+	}
+	s.met = newServerMetrics(reg)
+	return s, nil
+}
+
+// openStorage opens one storage's file and blob directory.
+func (s *Server) openStorage(sc StorageConfig, reg prometheus.Registerer) (*storage, error) {
+	st := &storage{name: sc.Name, readOnly: sc.ReadOnly, srv: s, conns: map[*conn]struct{}{}}
+	if sc.BlobDir != "" {
+		b, err := blobstore.Open(sc.BlobDir)
 		if err != nil {
 			return nil, err
 		}
 		st.blobs = b
 	}
-	if err := os.MkdirAll(dirOf(cfg.Data), 0o700); err != nil {
-		return nil, fmt.Errorf("objectstore: %w", err)
+	if err := os.MkdirAll(dirOf(sc.Data), 0o700); err != nil {
+		return nil, err
 	}
-	db, err := Open(cfg.Data, &Options{
-		ReadOnly: cfg.ReadOnly && fileExists(cfg.Data),
-		Blobs:    st.blobs, NoSync: cfg.NoSync, Logger: logger,
+	db, err := Open(sc.Data, &Options{
+		ReadOnly: sc.ReadOnly && fileExists(sc.Data),
+		Blobs:    st.blobs, NoSync: s.cfg.NoSync, Logger: s.log.With("storage", sc.Name),
 		OnPublish: st.publish,
 	})
 	if err != nil {
 		return nil, err
 	}
 	st.db = db
-	st.loadInvalidations(cfg.InvalidationQueueSize)
-	s.st = st
-	s.met = newMetrics(reg, s)
-	return s, nil
+	st.loadInvalidations(s.cfg.InvalidationQueueSize)
+	st.met = newMetrics(reg, st)
+	return st, nil
+}
+
+// storage returns the storage registered under name, or nil.
+func (s *Server) storage(name string) *storage {
+	for _, st := range s.storages {
+		if st.name == name {
+			return st
+		}
+	}
+	return nil
 }
 
 func dirOf(p string) string {
@@ -144,15 +186,29 @@ func (s *Server) Listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// DB returns the storage's database.
-func (s *Server) DB() *DB { return s.st.db }
-
-// Health is nil while the storage accepts commits.
-func (s *Server) Health() error {
-	if s.cfg.ReadOnly {
-		return nil
+// DB returns the database of the storage named name ("" for the default
+// storage), or nil if there is none.
+func (s *Server) DB(name string) *DB {
+	if name == "" {
+		return s.storages[0].db
 	}
-	return s.st.db.Err()
+	if st := s.storage(name); st != nil {
+		return st.db
+	}
+	return nil
+}
+
+// Health is nil while every writable storage accepts commits.
+func (s *Server) Health() error {
+	for _, st := range s.storages {
+		if st.readOnly {
+			continue
+		}
+		if err := st.db.Err(); err != nil {
+			return fmt.Errorf("storage %q: %w", st.name, err)
+		}
+	}
+	return nil
 }
 
 // Serve accepts ZEO connections on ln until ctx is cancelled, then closes
@@ -160,7 +216,11 @@ func (s *Server) Health() error {
 // waits for their goroutines. A transaction being written is finished
 // first.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	s.log.Info("zeo listening", "addr", ln.Addr().String(), "storage", s.cfg.Name)
+	names := make([]string, len(s.storages))
+	for i, st := range s.storages {
+		names[i] = st.name
+	}
+	s.log.Info("zeo listening", "addr", ln.Addr().String(), "storages", names)
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}
@@ -204,11 +264,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close closes the database. It is safe to call twice.
+// Close closes the databases. It is safe to call twice.
 func (s *Server) Close() error {
-	var err error
-	s.close.Do(func() { err = s.st.db.Close() })
-	return err
+	var errs []error
+	s.close.Do(func() {
+		for _, st := range s.storages {
+			errs = append(errs, st.db.Close())
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // Status is the server_status dict of the storage, as a Go struct.
@@ -225,9 +289,20 @@ type Status struct {
 	Objects, Size     int64
 }
 
-// Status returns a copy of the counters.
-func (s *Server) Status() Status {
-	st := s.st
+// Status returns a copy of the default storage's counters.
+func (s *Server) Status() Status { return s.storages[0].status() }
+
+// StatusOf returns a copy of the counters of the storage named name.
+func (s *Server) StatusOf(name string) (Status, bool) {
+	st := s.storage(name)
+	if st == nil {
+		return Status{}, false
+	}
+	return st.status(), true
+}
+
+func (st *storage) status() Status {
+	s := st.srv
 	st.mu.Lock()
 	n := len(st.conns)
 	st.mu.Unlock()

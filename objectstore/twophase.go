@@ -141,7 +141,7 @@ func (c *conn) storea(_ any, args zeo.Tuple) (any, error) {
 	}
 	st.txn.Store(oid, serial, data)
 	c.st.stats.stores.Add(1)
-	c.srv.met.stores.Inc()
+	c.st.met.stores.Inc()
 	return nil, nil
 }
 
@@ -279,7 +279,7 @@ func (c *conn) runVote(ctx context.Context, st *txnState, id any) {
 			}
 			return
 		}
-		c.srv.met.lockWait.Observe(commit.Waited.Seconds())
+		c.st.met.lockWait.Observe(commit.Waited.Seconds())
 	}
 	c.txMu.Lock()
 	defer c.txMu.Unlock()
@@ -302,7 +302,7 @@ func (c *conn) runVote(ctx context.Context, st *txnState, id any) {
 		var ce *ConflictError
 		if errors.As(err, &ce) {
 			c.st.stats.conflicts.Add(1)
-			c.srv.met.conflicts.Inc()
+			c.st.met.conflicts.Inc()
 		}
 		c.releaseLock(st)
 		c.replyError(id, err)
@@ -310,7 +310,7 @@ func (c *conn) runVote(ctx context.Context, st *txnState, id any) {
 	}
 	if len(res.Conflicts) > 0 {
 		c.st.stats.conflicts.Add(int64(len(res.Conflicts)))
-		c.srv.met.conflicts.Add(float64(len(res.Conflicts)))
+		c.st.met.conflicts.Add(float64(len(res.Conflicts)))
 		list := &zeo.List{Items: make([]any, len(res.Conflicts))}
 		for i, cf := range res.Conflicts {
 			d := zeo.NewDict(3)
@@ -365,8 +365,8 @@ func (c *conn) tpcFinish(id any, args zeo.Tuple) (any, error) {
 		return nil, fatalError{err}
 	}
 	c.st.stats.commits.Add(1)
-	c.srv.met.commits.Inc()
-	c.srv.met.commitTime.Observe(time.Since(start).Seconds())
+	c.st.met.commits.Inc()
+	c.st.met.commitTime.Observe(time.Since(start).Seconds())
 	return nil, errNoReply
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cairnstack/cairn/internal/proctest"
+	"github.com/cairnstack/cairn/objectstore/testcert"
 )
 
 var bin string
@@ -127,10 +128,17 @@ func TestPythonBlobs(t *testing.T) {
 
 func conformance(t *testing.T, suites ...string) {
 	t.Helper()
+	conformanceWith(t, nil, suites...)
+}
+
+// conformanceWith runs conformance.py with further environment variables
+// (CAIRN_OBJECTSTORE_ARGS adds flags to every server it starts).
+func conformanceWith(t *testing.T, env []string, suites ...string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("the Python conformance suites take minutes; run without -short")
 	}
-	out := runPython(t, 10*time.Minute, []string{"CAIRN_OBJECTSTORE_BIN=" + bin},
+	out := runPython(t, 10*time.Minute, append([]string{"CAIRN_OBJECTSTORE_BIN=" + bin}, env...),
 		append([]string{filepath.Join(scriptDir(), "conformance.py")}, suites...)...)
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "conformance:") || strings.HasPrefix(line, "XPASS") {
@@ -156,4 +164,43 @@ func TestPythonStress(t *testing.T) {
 			t.Log(line)
 		}
 	}
+}
+
+// TestPythonNamedStorage: stock ClientStorage clients register with the
+// default storage and with a second one, named on the command line.
+func TestPythonNamedStorage(t *testing.T) {
+	dir := t.TempDir()
+	_, addr := startServer(t, "-storage", "name=catalog,data="+filepath.Join(dir, "catalog.db"))
+	out := runPython(t, 2*time.Minute, []string{"ZEO_ADDR=" + addr}, filepath.Join(scriptDir(), "named.py"))
+	if !strings.Contains(out, "named: 3 passed, 0 failed") {
+		t.Errorf("named output:\n%s", out)
+	}
+}
+
+// TestPythonTLS: a stock ClientStorage with an ssl context, presenting a
+// client certificate, against a server that requires one.
+func TestPythonTLS(t *testing.T) {
+	certs, err := testcert.Write(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startServer(t, "-tls-cert", certs.ServerCert, "-tls-key", certs.ServerKey, "-tls-client-ca", certs.CA)
+	out := runPython(t, 2*time.Minute, []string{"ZEO_ADDR=" + addr, "TLS_CA=" + certs.CA,
+		"TLS_CLIENT_CERT=" + certs.ClientCert, "TLS_CLIENT_KEY=" + certs.ClientKey},
+		filepath.Join(scriptDir(), "tls.py"))
+	if !strings.Contains(out, "tls: 3 passed, 0 failed") {
+		t.Errorf("tls output:\n%s", out)
+	}
+}
+
+// TestPythonMsgpack: with -msgpack the server announces M5 and stock
+// clients follow: the smoke test (commits, reads, a resolved conflict) and
+// ZEO's generic client tests run over the msgpack encoding.
+func TestPythonMsgpack(t *testing.T) {
+	_, addr := startServer(t, "-msgpack")
+	out := runPython(t, 2*time.Minute, []string{"ZEO_ADDR=" + addr}, filepath.Join(scriptDir(), "smoke.py"))
+	if !strings.Contains(out, "smoke: protocol M5") || !strings.Contains(out, "smoke: 4 passed, 0 failed") {
+		t.Errorf("smoke output:\n%s", out)
+	}
+	conformanceWith(t, []string{"CAIRN_OBJECTSTORE_ARGS=-msgpack"}, "generic")
 }

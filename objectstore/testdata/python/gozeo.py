@@ -17,6 +17,8 @@ import ZEO._forker
 import ZEO.tests.forker
 
 BIN = os.environ.get("CAIRN_OBJECTSTORE_BIN", "cairn-objectstore")
+# Further flags for every server started, e.g. "-msgpack".
+EXTRA_ARGS = os.environ.get("CAIRN_OBJECTSTORE_ARGS", "").split()
 _LISTENING = re.compile(r'msg="zeo listening".* addr=(\S+)')
 
 
@@ -52,7 +54,7 @@ def start_zeo_server(storage_conf=None, zeo_conf=None, port=None, keep=False,
     if "<mappingstorage" in storage_conf or "<demostorage" in storage_conf:
         data = tempfile.mktemp(suffix=".cairn-db", dir=".")
     blobs = _option(storage_conf, "blob-dir") or blob_dir
-    args = [BIN, "-listen", address, "-admin", "", "-data", data, "-no-sync"]
+    args = [BIN, "-listen", address, "-admin", "", "-data", data, "-no-sync"] + EXTRA_ARGS
     if blobs:
         args += ["-blob-dir", blobs]
     if (_option(zeo_text, "read-only") or "false") == "true":

@@ -35,6 +35,7 @@ tm1.commit()
 tm2.commit()  # conflicts; resolved on the client by Length._p_resolveConflict
 with db.transaction() as conn:
     assert conn.root()["len"]() == 3, conn.root()["len"]()
+print("smoke: protocol %s" % db.storage.protocol_version.decode("ascii"))
 db.close()
 print("smoke: 4 passed, 0 failed")
 sys.exit(0)

@@ -1,0 +1,13 @@
+package client
+
+// Waiters counts the callers waiting for replies, for tests that need to
+// know a call is in flight.
+func Waiters(c *Client) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, p := range c.pending {
+		n += len(p.waiters)
+	}
+	return n
+}

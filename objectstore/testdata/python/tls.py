@@ -1,0 +1,52 @@
+"""TLS: a stock ClientStorage with an ssl context (trusting $TLS_CA and
+presenting $TLS_CLIENT_CERT/$TLS_CLIENT_KEY) commits and reads back
+through cairn-objectstore at $ZEO_ADDR; a client without TLS is turned
+away."""
+import os
+import ssl
+import sys
+
+import ZODB
+from persistent.mapping import PersistentMapping
+from ZEO.ClientStorage import ClientStorage
+from ZEO.Exceptions import ClientDisconnected
+
+host, _, port = os.environ["ZEO_ADDR"].rpartition(":")
+addr = (host, int(port))
+passed = failed = 0
+
+
+def check(name, ok):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL", name)
+
+
+ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=os.environ["TLS_CA"])
+ctx.load_cert_chain(os.environ["TLS_CLIENT_CERT"], os.environ["TLS_CLIENT_KEY"])
+
+
+def open_db():
+    return ZODB.DB(ClientStorage(addr, ssl=ctx, ssl_server_hostname="localhost", wait_timeout=30))
+
+
+db = open_db()
+with db.transaction() as conn:
+    conn.root()["x"] = PersistentMapping(secret="over tls")
+db.close()
+db = open_db()
+with db.transaction() as conn:
+    check("read back", conn.root()["x"]["secret"] == "over tls")
+check("protocol", db.storage.protocol_version == b"Z5")
+db.close()
+
+try:
+    ClientStorage(addr, wait_timeout=2).close()
+    check("plain client refused", False)
+except ClientDisconnected:
+    check("plain client refused", True)
+print("tls: %d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed else 0)

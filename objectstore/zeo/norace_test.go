@@ -1,0 +1,5 @@
+//go:build !race
+
+package zeo_test
+
+const raceEnabled = false
