@@ -61,25 +61,6 @@ func TestCPUModel(t *testing.T) {
 	}
 }
 
-func TestVHMObjectPath(t *testing.T) {
-	tests := map[string]string{
-		"/VirtualHostBase/http/127.0.0.1:8000/Plone/VirtualHostRoot/bytes": "/bytes",
-		"/VirtualHostBase/https/x:443/a/b/VirtualHostRoot/_vh_zmi/page":    "/page",
-		"/VirtualHostBase/http/x:80/Plone/VirtualHostRoot":                 "/",
-		"/VirtualHostBase/http/x:80/Plone/VirtualHostRoot/":                "/",
-	}
-	for in, want := range tests {
-		if got, ok := vhmObjectPath(in); !ok || got != want {
-			t.Errorf("vhmObjectPath(%q) = %q, %v; want %q", in, got, ok, want)
-		}
-	}
-	for _, in := range []string{"/bytes", "/VirtualHostBase/http/x:80/Plone", "/VirtualHostBase/x/VirtualHostRootX/a"} {
-		if _, ok := vhmObjectPath(in); ok {
-			t.Errorf("vhmObjectPath(%q): ok for a non-VHM path", in)
-		}
-	}
-}
-
 func TestStaticPage(t *testing.T) {
 	if got := len(staticPage(20 << 10)); got != 20<<10 {
 		t.Errorf("len(staticPage) = %d; want %d", got, 20<<10)

@@ -27,7 +27,7 @@ func main() {
 	}
 }
 
-const usage = "usage: cairn-bench compare [flags] | cairn-bench origin [flags] | cairn-bench -version"
+const usage = "usage: cairn-bench compare [flags] | cairn-bench zeo [flags] | cairn-bench origin [flags] | cairn-bench -version"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -46,6 +46,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return bench.ServeOrigin(ctx, o)
+	case "zeo":
+		var o bench.ZEOOptions
+		o.RegisterFlags(fs)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		o.Command = "go build -o bin/ ./cmd/... && bin/cairn-bench " + strings.Join(args, " ")
+		rep, err := bench.CompareZEO(ctx, o, stderr)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprint(stdout, rep.Markdown())
+		return err
 	case "compare":
 		var o bench.CompareOptions
 		o.RegisterFlags(fs)
