@@ -140,7 +140,10 @@ func runWrk(ctx context.Context, url string, l load) (wrkResult, error) {
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
-		return wrkResult{}, fmt.Errorf("bench: wrk %s: %w: %s", url, err, strings.TrimSpace(errOut.String()))
+		if ctx.Err() != nil { // interrupted or over time: say so, not "killed"
+			err = ctx.Err()
+		}
+		return wrkResult{}, fmt.Errorf("wrk %s: %w %s", url, err, strings.TrimSpace(errOut.String()))
 	}
 	r, err := parseWrk(out.String())
 	if err != nil {

@@ -146,28 +146,17 @@ func (c *conn) storea(_ any, args zeo.Tuple) (any, error) {
 }
 
 func (c *conn) deleteObject(_ any, args zeo.Tuple) (any, error) {
-	if err := need(args, 3); err != nil {
-		return nil, err
-	}
-	oid, err := argOID(args, 0)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := argTID(args, 1)
-	if err != nil {
-		return nil, err
-	}
-	c.txMu.Lock()
-	defer c.txMu.Unlock()
-	st, err := c.writable(args[2])
-	if err != nil {
-		return nil, err
-	}
-	st.txn.Delete(oid, serial)
-	return nil, nil
+	return c.oidSerialCall(args, func(st *txnState, oid OID, serial TID) { st.txn.Delete(oid, serial) })
 }
 
 func (c *conn) checkCurrentSerial(_ any, args zeo.Tuple) (any, error) {
+	return c.oidSerialCall(args, func(st *txnState, oid OID, serial TID) { st.txn.CheckCurrent(oid, serial) })
+}
+
+// oidSerialCall decodes the (oid, serial, transaction) arguments that
+// deleteObject and checkCurrentSerialInTransaction share, and runs fn on
+// the writable transaction under txMu.
+func (c *conn) oidSerialCall(args zeo.Tuple, fn func(st *txnState, oid OID, serial TID)) (any, error) {
 	if err := need(args, 3); err != nil {
 		return nil, err
 	}
@@ -185,7 +174,7 @@ func (c *conn) checkCurrentSerial(_ any, args zeo.Tuple) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.txn.CheckCurrent(oid, serial)
+	fn(st, oid, serial)
 	return nil, nil
 }
 

@@ -26,7 +26,7 @@ func (c *Client) Load(ctx context.Context, oid OID) (Revision, error) {
 // unknown oid is ErrNotFound; an oid with no revision before that tid is
 // ErrNoRevision.
 func (c *Client) LoadBefore(ctx context.Context, oid OID, before TID) (Revision, error) {
-	o, t := oid.bytes(), before.bytes()
+	o, t := oid.Bytes(), before.Bytes()
 	id := zeo.Tuple{o, t}
 	v, err := c.roundTrip(ctx, callKey{s: string(o) + string(t)}, zeo.Call(id, "loadBefore", o, t), nil)
 	if err != nil {
@@ -57,7 +57,7 @@ func (c *Client) LoadBefore(ctx context.Context, oid OID, before TID) (Revision,
 // LoadSerial reads exactly the revision of oid written by serial, as
 // client-side conflict resolution does.
 func (c *Client) LoadSerial(ctx context.Context, oid OID, serial TID) ([]byte, error) {
-	v, err := c.call(ctx, "loadSerial", oid.bytes(), serial.bytes())
+	v, err := c.call(ctx, "loadSerial", oid.Bytes(), serial.Bytes())
 	if err != nil {
 		return nil, err
 	}

@@ -107,18 +107,18 @@ func buffered(frames [][]byte) int {
 // Store writes data as oid's new revision. serial is the revision the
 // data was based on: zero for a new object.
 func (t *Txn) Store(oid OID, serial TID, data []byte) error {
-	return t.cast("storea", oid.bytes(), serial.bytes(), data, t.id)
+	return t.cast("storea", oid.Bytes(), serial.Bytes(), data, t.id)
 }
 
 // CheckCurrent makes the vote fail with a read *ConflictError unless
 // serial is still oid's current revision.
 func (t *Txn) CheckCurrent(oid OID, serial TID) error {
-	return t.cast("checkCurrentSerialInTransaction", oid.bytes(), serial.bytes(), t.id)
+	return t.cast("checkCurrentSerialInTransaction", oid.Bytes(), serial.Bytes(), t.id)
 }
 
 // Delete removes oid, whose current revision must be serial (IExternalGC).
 func (t *Txn) Delete(oid OID, serial TID) error {
-	return t.cast("deleteObject", oid.bytes(), serial.bytes(), t.id)
+	return t.cast("deleteObject", oid.Bytes(), serial.Bytes(), t.id)
 }
 
 // Vote sends the buffered writes and votes. It returns the conflicts to
