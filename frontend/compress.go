@@ -19,9 +19,10 @@ func (f *Frontend) compressible(ctx *fasthttp.RequestCtx, ctype string, size int
 	if i := strings.IndexByte(ctype, ';'); i >= 0 {
 		ctype = ctype[:i]
 	}
-	ctype = strings.TrimSpace(strings.ToLower(ctype))
+	ctype = strings.TrimSpace(ctype)
+	// Compared without allocating: this runs on every response.
 	for _, t := range c.Compress {
-		if t == ctype {
+		if strings.EqualFold(t, ctype) {
 			addVary(&ctx.Response.Header, "Accept-Encoding")
 			return true
 		}

@@ -3,6 +3,8 @@ package frontend
 import (
 	"bytes"
 	"errors"
+	"iter"
+	"strings"
 	"net"
 	"net/netip"
 	"strconv"
@@ -87,12 +89,30 @@ var hopHeaders = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-type headerDeleter interface {
+// headerFields is what removeHopByHop needs of a request or response
+// header.
+type headerFields interface {
 	Peek(key string) []byte
 	Del(key string)
+	Len() int
+	All() iter.Seq2[[]byte, []byte]
 }
 
-func removeHopByHop(h headerDeleter) {
+// removeHopByHop deletes the hop-by-hop fields present, in one pass over
+// the header to find them (a Del per known name scanned the header nine
+// times per direction per request).
+func removeHopByHop(h headerFields) {
+	var found [16]string
+	n := 0
+	for k := range h.All() {
+		if n < len(found) && isHopHeader(k) {
+			found[n] = string(k)
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
 	if c := h.Peek("Connection"); len(c) > 0 {
 		for _, f := range bytes.Split(c, []byte(",")) {
 			if f = bytes.TrimSpace(f); len(f) > 0 {
@@ -100,9 +120,18 @@ func removeHopByHop(h headerDeleter) {
 			}
 		}
 	}
-	for _, k := range hopHeaders {
+	for _, k := range found[:n] {
 		h.Del(k)
 	}
+}
+
+func isHopHeader(k []byte) bool {
+	for _, h := range hopHeaders {
+		if len(h) == len(k) && strings.EqualFold(h, string(k)) {
+			return true
+		}
+	}
+	return false
 }
 
 // clientIP is the address the request came from: the peer, or, when the

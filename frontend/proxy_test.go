@@ -245,3 +245,11 @@ func TestNeverCompressTwice(t *testing.T) {
 		t.Errorf("an encoded upstream answer was changed: %q, %d bytes", resp.Header.Get("Content-Encoding"), len(got))
 	}
 }
+
+func TestConnectionCloseListingAField(t *testing.T) {
+	fe := startFrontend(t, proxyConfig(startOrigin(t, "i1")))
+	got := raw(t, fe.addr[0], "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\n\r\n")
+	if strings.Contains(got, "X-Secret") || !strings.Contains(got, `"uri":"/echo"`) {
+		t.Errorf("a field named by Connection: close reached the upstream: %q", got)
+	}
+}

@@ -211,9 +211,11 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 		f.sendCached(ctx, e, start, length, status)
 		return
 	}
-	if status == fasthttp.StatusOK && length <= maxCompressStatic && f.compressible(ctx, e.ctype, length) {
+	if status == fasthttp.StatusOK && length <= maxCompressStatic && f.compressible(ctx, e.ctype, length) &&
+		acceptedEncoding(ctx.Request.Header.Peek("Accept-Encoding")) != "" {
 		// Read it so that compress (after the route) can encode it.
-		body, err := io.ReadAll(io.LimitReader(file, length))
+		body := make([]byte, length)
+		_, err := io.ReadFull(file, body)
 		file.Close()
 		if err != nil {
 			ctx.Error("read error\n", fasthttp.StatusInternalServerError)
