@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"iter"
-	"strings"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
