@@ -2,7 +2,6 @@ package objectstore_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -16,43 +15,13 @@ import (
 
 	"github.com/cairnstack/cairn/internal/sitefile"
 	"github.com/cairnstack/cairn/objectstore"
+	"github.com/cairnstack/cairn/objectstore/objectstoretest"
 	"github.com/cairnstack/cairn/objectstore/zeo"
 )
 
 // startServer runs a Server on a loopback port until the test ends.
 func startServer(t *testing.T, mod func(*objectstore.Config)) (string, *objectstore.Server) {
-	t.Helper()
-	dir := t.TempDir()
-	cfg := objectstore.NewConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Data = filepath.Join(dir, "data.db")
-	cfg.BlobDir = filepath.Join(dir, "blobs")
-	cfg.NoSync = true
-	if mod != nil {
-		mod(cfg)
-	}
-	if err := cfg.Validate(sitefile.Site{}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := objectstore.New(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-	})
-	return ln.Addr().String(), srv
+	return objectstoretest.Start(t, mod)
 }
 
 // client is a minimal ZEO client for tests.

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/cairnstack/cairn/internal/sitefile"
 	"github.com/cairnstack/cairn/objectstore"
 	"github.com/cairnstack/cairn/objectstore/client"
+	"github.com/cairnstack/cairn/objectstore/objectstoretest"
 	"github.com/cairnstack/cairn/objectstore/zeo"
 )
 
@@ -19,40 +20,11 @@ import (
 // the listen address mod sets) until the test ends, and returns its
 // address.
 func startServer(t *testing.T, mod func(*objectstore.Config)) string {
-	t.Helper()
-	dir := t.TempDir()
-	cfg := objectstore.NewConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Data = filepath.Join(dir, "data.db")
-	cfg.NoSync = true
-	if mod != nil {
-		mod(cfg)
+	addr, _ := objectstoretest.Start(t, mod)
+	if strings.HasPrefix(addr, "/") {
+		return "unix:" + addr
 	}
-	if err := cfg.Validate(sitefile.Site{}); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := objectstore.New(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := srv.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		srv.Close()
-	})
-	if ln.Addr().Network() == "unix" {
-		return "unix:" + ln.Addr().String()
-	}
-	return ln.Addr().String()
+	return addr
 }
 
 func ctxT(t *testing.T) context.Context {
