@@ -100,15 +100,11 @@ func Compare(ctx context.Context, o CompareOptions, progress io.Writer) (*Report
 	if err := ensureTools(ctx, progress); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "cairn-bench-")
+	dir, done, err := workDir("cairn-bench-", o.Keep, progress)
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return nil, err
 	}
-	if o.Keep {
-		defer fmt.Fprintf(progress, "work folder kept: %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer done()
 	tb, err := startTestbed(ctx, &o, dir, progress)
 	defer tb.stop() // also on a partial start
 	if err != nil {
@@ -181,4 +177,17 @@ func (o *CompareOptions) write(rep *Report, progress io.Writer) error {
 	}
 	fmt.Fprintf(progress, "updated the frontend block of %s\n", o.README)
 	return nil
+}
+
+// workDir makes the temporary folder a comparison works in; done removes
+// it, or with keep says where it was left for inspection.
+func workDir(prefix string, keep bool, progress io.Writer) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: %w", err)
+	}
+	if keep {
+		return dir, func() { fmt.Fprintf(progress, "work folder kept: %s\n", dir) }, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
 }

@@ -123,15 +123,11 @@ func CompareZEO(ctx context.Context, o ZEOOptions, progress io.Writer) (*ZEORepo
 		}
 		*p = abs
 	}
-	dir, err := os.MkdirTemp("", "cairn-bench-zeo-")
+	dir, done, err := workDir("cairn-bench-zeo-", o.Keep, progress)
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return nil, err
 	}
-	if o.Keep {
-		defer fmt.Fprintf(progress, "work folder kept: %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer done()
 	servers, all, err := zeoStartServers(ctx, &o, dir, progress)
 	defer all.stopAll() // also after a partial start
 	if err != nil {

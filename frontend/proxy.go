@@ -183,10 +183,10 @@ func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
 // trusted proxy, then sets them explicitly (strip first, then set:
 // style.md §12.7). Host is preserved as the client sent it.
 func setForwarded(ctx *fasthttp.RequestCtx, req *fasthttp.Request, scheme string, trusted []netip.Prefix) {
-	peer := peerAddr(ctx).String()
 	real, fromTrusted := clientIP(ctx, trusted)
 	h := &req.Header
 	if fromTrusted {
+		peer := peerAddr(ctx).String()
 		if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
 			h.Set("X-Forwarded-For", string(prior)+", "+peer)
 		} else {
@@ -196,8 +196,9 @@ func setForwarded(ctx *fasthttp.RequestCtx, req *fasthttp.Request, scheme string
 			h.Set("X-Forwarded-Proto", scheme)
 		}
 	} else {
+		// From an untrusted peer the client is the peer itself.
 		h.Del("X-Forwarded-Host")
-		h.Set("X-Forwarded-For", peer)
+		h.Set("X-Forwarded-For", real.String())
 		h.Set("X-Forwarded-Proto", scheme)
 	}
 	h.Set("X-Real-IP", real.String())

@@ -176,16 +176,10 @@ func (sto *storage) statusDict() map[string]any {
 }
 
 func (c *conn) loadBefore(id any, args zeo.Tuple) (any, error) {
-	oid, err := argOID(args, 0)
+	oid, tid, err := c.loadArgs(args)
 	if err != nil {
 		return nil, err
 	}
-	tid, err := argTID(args, 1)
-	if err != nil {
-		return nil, err
-	}
-	c.st.stats.loads.Add(1)
-	c.st.met.loads.Inc()
 	// Reply inside the read view: see DB.Read.
 	_ = c.st.db.Read(func(r *Reader) error {
 		rec, end, err := r.LoadBefore(oid, tid)
@@ -207,16 +201,10 @@ func (c *conn) loadBefore(id any, args zeo.Tuple) (any, error) {
 }
 
 func (c *conn) loadSerial(_ any, args zeo.Tuple) (any, error) {
-	oid, err := argOID(args, 0)
+	oid, tid, err := c.loadArgs(args)
 	if err != nil {
 		return nil, err
 	}
-	tid, err := argTID(args, 1)
-	if err != nil {
-		return nil, err
-	}
-	c.st.stats.loads.Add(1)
-	c.st.met.loads.Inc()
 	c.st.db.WaitVisible(tid) // a vote may have named a tid still being written
 	var data []byte
 	err = c.st.db.Read(func(r *Reader) error {
@@ -403,4 +391,20 @@ func (c *conn) undoEntries(args zeo.Tuple, spec *zeo.Dict) (any, error) {
 
 func (c *conn) pack(any, zeo.Tuple) (any, error) {
 	return nil, errPackLater
+}
+
+// loadArgs decodes the (oid, tid) that loadBefore and loadSerial share and
+// counts the load.
+func (c *conn) loadArgs(args zeo.Tuple) (OID, TID, error) {
+	oid, err := argOID(args, 0)
+	if err != nil {
+		return oid, TID{}, err
+	}
+	tid, err := argTID(args, 1)
+	if err != nil {
+		return oid, tid, err
+	}
+	c.st.stats.loads.Add(1)
+	c.st.met.loads.Inc()
+	return oid, tid, nil
 }
