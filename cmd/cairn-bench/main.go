@@ -1,6 +1,7 @@
 // Command cairn-bench measures Cairn's tiers against the servers they
-// replace (issue 2): `cairn-bench compare` runs the suite, `cairn-bench
-// origin` serves the Zope stand-in that the suite proxies to.
+// replace: `cairn-bench load` is the load generator, `cairn-bench compare`
+// and `cairn-bench zeo` run the side-by-side suites, `cairn-bench origin`
+// serves the Zope stand-in that the suites proxy to.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/cairnstack/cairn/bench"
+	"github.com/cairnstack/cairn/bench/load"
 	"github.com/cairnstack/cairn/internal/daemon"
 )
 
@@ -27,7 +29,7 @@ func main() {
 	}
 }
 
-const usage = "usage: cairn-bench compare [flags] | cairn-bench zeo [flags] | cairn-bench origin [flags] | cairn-bench -version"
+const usage = "usage: cairn-bench load [flags] URL | cairn-bench load -scenario FILE | cairn-bench load -zeo ADDR | cairn-bench compare [flags] | cairn-bench zeo [flags] | cairn-bench origin [flags] | cairn-bench -version"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -39,6 +41,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "-version", "--version", "version":
 		_, err := fmt.Fprintln(stdout, "cairn-bench", daemon.Version())
 		return err
+	case "load":
+		c := load.NewCommand()
+		c.RegisterFlags(fs)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return c.Run(ctx, fs.Args(), stdout, stderr)
 	case "origin":
 		var o bench.OriginOptions
 		o.RegisterFlags(fs)
