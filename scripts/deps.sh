@@ -10,10 +10,11 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 # Debian packages by the command or file that shows they are there.
-# (Later tiers add libxml2-dev, libxslt1-dev, chromium …)
+# (Later tiers add libxml2-dev, libxslt1-dev …)
 declare -A packages=(
 	[gcc]=gcc            # cgo, used by go test -race
 	[curl]=curl          # used by scripts/run-demo.sh to wait for readiness
+	[chromium]=chromium  # renders cairn-bench's HTML report in the tests
 )
 missing=()
 for cmd in "${!packages[@]}"; do

@@ -54,7 +54,7 @@ func startTarget(t *testing.T, handle func(ctx *fasthttp.RequestCtx)) *target {
 			}
 		},
 	}
-	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
+	go srv.Serve(ln)                     //nolint:errcheck // ends with Shutdown
 	t.Cleanup(func() { srv.Shutdown() }) //nolint:errcheck
 	return tg
 }
@@ -184,7 +184,7 @@ func TestErrorsByKind(t *testing.T) {
 
 	// A server that answers garbage, and one that hangs up at once.
 	garbage := rawServer(t, func(c net.Conn) {
-		bufio.NewReader(c).ReadString('\n') //nolint:errcheck
+		bufio.NewReader(c).ReadString('\n')        //nolint:errcheck
 		c.Write([]byte("NOT HTTP AT ALL\r\n\r\n")) //nolint:errcheck
 	})
 	hangup := rawServer(t, func(c net.Conn) {})

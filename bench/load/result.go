@@ -144,16 +144,31 @@ func (e *engine) result(stopped time.Time, cpu time.Duration) *Result {
 			r.Percentiles = append(r.Percentiles, Percentile{p, Millis(h.ValueAtPercentile(p))})
 		}
 	}
-	for _, idx := range slices.Sorted(maps.Keys(m.points)) {
+	idxs := slices.Sorted(maps.Keys(m.points))
+	for n, idx := range idxs {
 		p := m.points[idx]
 		at := time.Duration(idx) * e.rec.step
 		width := min(e.rec.step, r.Elapsed.D()-at)
+		// The requests in flight at the end finish in a sliver of an
+		// interval; on its own it would plot as a spike.
+		if n == len(idxs)-2 && idxs[n+1] == idx+1 {
+			if last := m.points[idx+1]; r.Elapsed.D()-at-e.rec.step < e.rec.step/2 {
+				p.requests += last.requests
+				p.errors += last.errors
+				p.hist.Merge(last.hist)
+				width = r.Elapsed.D() - at
+				idxs = idxs[:n+1]
+			}
+		}
 		iv := Interval{At: Millis(at), Requests: p.requests, Errors: p.errors,
 			P50: Millis(p.hist.ValueAtPercentile(50)), P99: Millis(p.hist.ValueAtPercentile(99))}
 		if width > 0 {
 			iv.Rate = float64(p.requests) / width.Seconds()
 		}
 		r.Series = append(r.Series, iv)
+		if n == len(idxs)-1 {
+			break
+		}
 	}
 	return r
 }

@@ -87,16 +87,16 @@ func ParseScenario(name string, data []byte, dir string) (Scenario, error) {
 		r = withDefaults(r, f.Defaults)
 		if r.BodyFile != "" {
 			if dir == "" {
-				return Scenario{}, doc.Locate(sitefile.Errorf(fmt.Sprintf("requests.%d.body_file", i), "not allowed here"))
+				return Scenario{}, doc.Locate(sitefile.Errorf(fmt.Sprintf("requests[%d].body_file", i), "not allowed here"))
 			}
 			b, err := readBody(filepath.Join(dir, r.BodyFile))
 			if err != nil {
-				return Scenario{}, doc.Locate(sitefile.Errorf(fmt.Sprintf("requests.%d.body_file", i), "%v", err))
+				return Scenario{}, doc.Locate(sitefile.Errorf(fmt.Sprintf("requests[%d].body_file", i), "%v", err))
 			}
 			r.Body, r.BodyFile = string(b), ""
 		}
 		if err := r.validate(); err != nil {
-			return Scenario{}, doc.Locate(sitefile.Prefix(fmt.Sprintf("requests.%d", i), err))
+			return Scenario{}, doc.Locate(sitefile.Prefix(fmt.Sprintf("requests[%d]", i), err))
 		}
 		sc.Requests = append(sc.Requests, r)
 	}

@@ -3,12 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnstack/cairn/bench/load"
+	"github.com/cairnstack/cairn/internal/proctest"
 )
 
 func TestRunVersion(t *testing.T) {
@@ -63,5 +70,66 @@ func TestRunOrigin(t *testing.T) {
 	}
 	if string(body) != "xxxxxxx" {
 		t.Errorf("got %q; want 7 bytes", body)
+	}
+}
+
+// TestLoadCommand runs the built binary's load generator against a Zope
+// stand-in, as an operator would: one URL with JSON on standard output,
+// then a scenario file with the HTML report written to a file.
+func TestLoadCommand(t *testing.T) {
+	dir := t.TempDir()
+	if err := proctest.Build(dir, "cairn-bench"); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "cairn-bench")
+	addr := proctest.Origin(t, "instance1", 0)
+
+	out, err := exec.Command(bin, "load", "-q", "-d", "1s", "-warmup", "200ms", "-c", "4", "-format", "json",
+		"-H", "Accept-Encoding: gzip", "http://"+addr+"/bytes?n=100").Output()
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	var res load.Result
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("JSON report: %v\n%s", err, out)
+	}
+	if res.Requests == 0 || res.Statuses["200"] != res.Requests || res.Latency.P99 <= 0 {
+		t.Errorf("report %+v", res)
+	}
+
+	scenario := filepath.Join(dir, "mix.toml")
+	os.WriteFile(scenario, []byte(`
+[[scenario.requests]]
+url = "http://`+addr+`/page"
+weight = 3
+[[scenario.requests]]
+url = "http://`+addr+`/echo"
+method = "POST"
+body = "hello"
+`), 0o644) //nolint:errcheck
+	html := filepath.Join(dir, "report.html")
+	text, err := exec.Command(bin, "load", "-q", "-n", "200", "-warmup", "0s", "-c", "2", "-scenario", scenario, "-html", html).Output()
+	if err != nil {
+		t.Fatalf("load -scenario: %v", err)
+	}
+	if !strings.Contains(string(text), "requests     200 ") {
+		t.Errorf("text report:\n%s", text)
+	}
+	if page, err := os.ReadFile(html); err != nil || !bytes.Contains(page, []byte("<svg")) {
+		t.Errorf("HTML report: %v", err)
+	}
+
+	for _, args := range [][]string{
+		{"load"},             // no target
+		{"load", "ftp://x/"}, // not http
+		{"load", "-c", "0", "http://" + addr + "/"}, // no connections
+		{"load", "-format", "xml", "http://" + addr + "/"},
+		{"load", "-scenario", filepath.Join(dir, "missing.toml")},
+	} {
+		cmd := exec.Command(bin, args...)
+		msg, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(msg), "cairn-bench:") {
+			t.Errorf("%q: %v, %s; want a non-zero exit with a message", args, err, msg)
+		}
 	}
 }
