@@ -42,6 +42,7 @@ fuzz:
 bench: build
 	@scripts/deps.sh nginx-light wrk
 	$(BIN)/cairn-bench compare -tiers frontend -readme README.md
+	$(BIN)/cairn-bench generator -readme README.md
 
 clean:
 	rm -rf $(BIN)

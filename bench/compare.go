@@ -86,8 +86,8 @@ func (o *CompareOptions) validate() error {
 	return nil
 }
 
-func (o *CompareOptions) load(d time.Duration) load {
-	return load{Threads: o.Threads, Connections: o.Connections, Duration: d}
+func (o *CompareOptions) load(d time.Duration) wrkLoad {
+	return wrkLoad{Threads: o.Threads, Connections: o.Connections, Duration: d}
 }
 
 // Compare runs the frontend suite, writes o.Out and o.README, and returns
@@ -112,7 +112,7 @@ func Compare(ctx context.Context, o CompareOptions, progress io.Writer) (*Report
 	}
 	rep := &Report{
 		Machine:    machine(),
-		Versions:   versions(ctx, filepath.Join(o.BinDir, "cairn-frontend")),
+		Versions:   versions(ctx, "cairn-frontend", filepath.Join(o.BinDir, "cairn-frontend")),
 		Command:    o.Command,
 		Method:     o.method(),
 		PeakPerRun: true,
@@ -149,33 +149,39 @@ func (o *CompareOptions) method() string {
 
 // write saves the report to o.Out and into o.README's marked block.
 func (o *CompareOptions) write(rep *Report, progress io.Writer) error {
-	md := rep.Markdown()
-	if o.Out != "" {
-		doc := "# Frontend: cairn-frontend vs nginx (issue 2)\n\n" + stamp(time.Now()) + "\n\n" + md
-		if err := os.WriteFile(o.Out, []byte(doc), 0o644); err != nil {
+	return writeMarked(o.Out, o.README, "# Frontend: cairn-frontend vs nginx (issue 2)", MarkerStart, MarkerEnd, rep.Markdown(), progress)
+}
+
+// writeMarked writes md under title (and the time) to the file out, and
+// into the block between the start and end markers of readme; an empty
+// name skips that file, a readme without the markers is left unchanged.
+func writeMarked(out, readme, title, start, end, md string, progress io.Writer) error {
+	if out != "" {
+		doc := title + "\n\n" + stamp(time.Now()) + "\n\n" + md
+		if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
 			return fmt.Errorf("bench: -out: %w", err)
 		}
-		fmt.Fprintf(progress, "wrote %s\n", o.Out)
+		fmt.Fprintf(progress, "wrote %s\n", out)
 	}
-	if o.README == "" {
+	if readme == "" {
 		return nil
 	}
-	b, err := os.ReadFile(o.README)
+	b, err := os.ReadFile(readme)
 	if err != nil {
 		return fmt.Errorf("bench: -readme: %w", err)
 	}
-	out, found, err := replaceMarked(string(b), MarkerStart, MarkerEnd, md)
+	doc, found, err := replaceMarked(string(b), start, end, md)
 	if err != nil {
-		return fmt.Errorf("bench: -readme %s: %w", o.README, err)
+		return fmt.Errorf("bench: -readme %s: %w", readme, err)
 	}
 	if !found {
-		fmt.Fprintf(progress, "%s has no %s marker; left unchanged\n", o.README, MarkerStart)
+		fmt.Fprintf(progress, "%s has no %s marker; left unchanged\n", readme, start)
 		return nil
 	}
-	if err := os.WriteFile(o.README, []byte(out), 0o644); err != nil {
+	if err := os.WriteFile(readme, []byte(doc), 0o644); err != nil {
 		return fmt.Errorf("bench: -readme: %w", err)
 	}
-	fmt.Fprintf(progress, "updated the frontend block of %s\n", o.README)
+	fmt.Fprintf(progress, "updated the %s block of %s\n", start, readme)
 	return nil
 }
 

@@ -70,19 +70,19 @@ func cpuModel(r io.Reader) string {
 }
 
 // versions names the tools and builds compared: nginx -v, wrk -v (both
-// print on stderr, and wrk exits 1), and the Go release cairn-frontend
-// was built with.
-func versions(ctx context.Context, frontendBin string) string {
+// print on stderr, and wrk exits 1), and the Go release the Cairn binary
+// cairnBin (named cairnName) was built with.
+func versions(ctx context.Context, cairnName, cairnBin string) string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	nginx := firstLine(ctx, "nginx", "-v")
 	nginx = strings.TrimPrefix(nginx, "nginx version: ")
 	wrk, _, _ := strings.Cut(firstLine(ctx, "wrk", "-v"), " [")
 	gov := "unknown Go"
-	if bi, err := buildinfo.ReadFile(frontendBin); err == nil {
+	if bi, err := buildinfo.ReadFile(cairnBin); err == nil {
 		gov = bi.GoVersion
 	}
-	return fmt.Sprintf("%s, %s, cairn-frontend built with %s", nginx, wrk, gov)
+	return fmt.Sprintf("%s, %s, %s built with %s", nginx, wrk, cairnName, gov)
 }
 
 // firstLine runs a command and returns the first line of its combined

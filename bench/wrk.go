@@ -120,8 +120,8 @@ func parseWrkDuration(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("duration %q: unknown unit", s)
 }
 
-// load is how wrk drives one run.
-type load struct {
+// wrkLoad is how wrk drives one run.
+type wrkLoad struct {
 	Threads     int
 	Connections int
 	Duration    time.Duration
@@ -130,7 +130,7 @@ type load struct {
 // runWrk runs wrk against url and returns its parsed summary. It is
 // bounded: wrk's own socket timeout, and a kill after the run's duration
 // plus half a minute.
-func runWrk(ctx context.Context, url string, l load) (wrkResult, error) {
+func runWrk(ctx context.Context, url string, l wrkLoad) (wrkResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.Duration+30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "wrk",

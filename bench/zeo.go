@@ -164,14 +164,7 @@ func CompareZEO(ctx context.Context, o ZEOOptions, progress io.Writer) (*ZEORepo
 		rep.Results = append(rep.Results, res)
 	}
 	rep.PeakPerRun = peakOK
-	if o.Out != "" {
-		doc := "# Object store: cairn-objectstore vs ZEO (issue 3)\n\n" + stamp(time.Now()) + "\n\n" + rep.Markdown()
-		if err := os.WriteFile(o.Out, []byte(doc), 0o644); err != nil {
-			return nil, fmt.Errorf("bench: -out: %w", err)
-		}
-		fmt.Fprintf(progress, "wrote %s\n", o.Out)
-	}
-	return rep, nil
+	return rep, writeMarked(o.Out, "", "# Object store: cairn-objectstore vs ZEO (issue 3)", "", "", rep.Markdown(), progress)
 }
 
 func (o *ZEOOptions) method() string {

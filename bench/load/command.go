@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 )
 
@@ -24,6 +25,7 @@ type Command struct {
 	JSONFile string
 	HTMLFile string
 	Quiet    bool
+	Profile  string // CPU profile of the generator itself
 	ZEO      ZEOWorkload
 	Storage  string
 }
@@ -55,6 +57,7 @@ func (c *Command) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JSONFile, "json", c.JSONFile, "also write the JSON report to this file")
 	fs.StringVar(&c.HTMLFile, "html", c.HTMLFile, "also write the HTML report to this file")
 	fs.BoolVar(&c.Quiet, "q", c.Quiet, "no progress line")
+	fs.StringVar(&c.Profile, "cpuprofile", c.Profile, "write a CPU profile of the generator itself to this file")
 	fs.StringVar(&c.ZEO.Addr, "zeo", c.ZEO.Addr, "ZEO mode: load this object store (host:port or socket path) instead of a URL")
 	fs.StringVar(&c.Storage, "storage", c.Storage, "ZEO mode: storage name")
 	fs.Float64Var(&c.ZEO.Loads, "loads", c.ZEO.Loads, "ZEO mode: fraction of operations that are loads (the rest commit one object)")
@@ -74,6 +77,17 @@ func (c *Command) Run(ctx context.Context, args []string, stdout, stderr io.Writ
 	var progress io.Writer = stderr
 	if c.Quiet {
 		progress = nil
+	}
+	if c.Profile != "" {
+		f, err := os.Create(c.Profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var res *Result
 	var runErr error

@@ -29,7 +29,7 @@ func main() {
 	}
 }
 
-const usage = "usage: cairn-bench load [flags] URL | cairn-bench load -scenario FILE | cairn-bench load -zeo ADDR | cairn-bench compare [flags] | cairn-bench zeo [flags] | cairn-bench origin [flags] | cairn-bench -version"
+const usage = "usage: cairn-bench load [flags] URL | cairn-bench load -scenario FILE | cairn-bench load -zeo ADDR | cairn-bench compare [flags] | cairn-bench generator [flags] | cairn-bench zeo [flags] | cairn-bench origin [flags] | cairn-bench -version"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -63,6 +63,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		o.Command = "go build -o bin/ ./cmd/... && bin/cairn-bench " + strings.Join(args, " ")
 		rep, err := bench.CompareZEO(ctx, o, stderr)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprint(stdout, rep.Markdown())
+		return err
+	case "generator":
+		var o bench.GeneratorOptions
+		o.RegisterFlags(fs)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the load command: %w", err)
+		}
+		o.LoadCommand = []string{exe, "load"}
+		o.Command = "go build -o bin/ ./cmd/... && bin/cairn-bench " + strings.Join(args, " ")
+		rep, err := bench.CompareGenerators(ctx, o, stderr)
 		if err != nil {
 			return err
 		}
