@@ -53,11 +53,10 @@ func (o *GeneratorOptions) RegisterFlags(fs *flag.FlagSet) {
 }
 
 func (o *GeneratorOptions) validate() error {
+	if err := checkRuns(o.Runs, o.Duration); err != nil {
+		return err
+	}
 	switch {
-	case o.Runs < 1:
-		return errors.New("bench: -runs must be at least 1")
-	case o.Duration < time.Second:
-		return errors.New("bench: -duration must be at least 1s")
 	case o.Connections < 2:
 		return errors.New("bench: -connections must be at least 2 (wrk runs 2 threads)")
 	case len(o.LoadCommand) == 0:

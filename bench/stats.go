@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"time"
@@ -90,4 +91,16 @@ func ratio(a, b float64) float64 {
 		return math.NaN()
 	}
 	return a / b
+}
+
+// checkRuns validates the shape every suite shares: at least one run, each
+// at least a second long (CPU times have the kernel's 10 ms resolution).
+func checkRuns(runs int, d time.Duration) error {
+	switch {
+	case runs < 1:
+		return errors.New("bench: -runs must be at least 1")
+	case d < time.Second:
+		return errors.New("bench: -duration must be at least 1s (CPU times have 10 ms resolution)")
+	}
+	return nil
 }

@@ -77,12 +77,10 @@ func (o *ZEOOptions) RegisterFlags(fs *flag.FlagSet) {
 }
 
 func (o *ZEOOptions) validate() error {
-	switch {
-	case o.Runs < 1:
-		return errors.New("bench: -runs must be at least 1")
-	case o.Duration < time.Second:
-		return errors.New("bench: -duration must be at least 1s (CPU times have 10 ms resolution)")
-	case o.Objects < 100:
+	if err := checkRuns(o.Runs, o.Duration); err != nil {
+		return err
+	}
+	if o.Objects < 100 {
 		return errors.New("bench: -objects must be at least 100")
 	}
 	for _, d := range strings.Split(o.Drivers, ",") {

@@ -30,9 +30,9 @@ func exactDelay(d time.Duration) func(*fasthttp.RequestCtx) {
 // of it (above it by at most the loopback round trip and the scheduling
 // noise of a shared 2-core machine), in both load models.
 func TestPercentilesWithinFivePercent(t *testing.T) {
-	const delay = 50 * time.Millisecond
+	const delay = 200 * time.Millisecond
 	tg := startTarget(t, exactDelay(delay))
-	for _, rate := range []float64{0, 60} {
+	for _, rate := range []float64{0, 40} {
 		t.Run(fmt.Sprintf("rate=%g", rate), func(t *testing.T) {
 			// The generator, the server and other test packages share two
 			// cores: a neighbour's burst delays the wake-ups being
@@ -53,12 +53,20 @@ func TestPercentilesWithinFivePercent(t *testing.T) {
 // percentileErrors runs the generator against tg and lists what is off.
 func percentileErrors(t *testing.T, tg *target, rate float64, delay time.Duration) []string {
 	o := quick()
-	o.Connections, o.Rate, o.Duration, o.WarmUp = 4, rate, 2*time.Second, 200*time.Millisecond
+	// Open model: 40/s × 200 ms keeps 8 requests in flight; 16
+	// connections leave room for a slow moment without queueing (which
+	// the model would rightly charge as latency). The delay is long so
+	// that 5 % (10 ms) is well above the scheduling noise of a busy
+	// 2-core machine.
+	o.Connections, o.Rate, o.Duration, o.WarmUp = 8, rate, 2*time.Second, 200*time.Millisecond
+	if rate > 0 {
+		o.Connections = 16
+	}
 	res, err := HTTP(context.Background(), one(tg.url("/")), o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Errors != 0 || res.Requests < 100 {
+	if res.Errors != 0 || res.Requests < 60 {
 		t.Fatalf("%d requests, errors %v", res.Requests, res.ErrorKinds)
 	}
 	var out []string

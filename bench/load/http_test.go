@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/cairnstack/cairn/internal/proctest"
 )
 
 // target is a test server on a 127.0.0.1 port that records what it saw.
@@ -183,11 +185,11 @@ func TestErrorsByKind(t *testing.T) {
 	ln.Close()
 
 	// A server that answers garbage, and one that hangs up at once.
-	garbage := rawServer(t, func(c net.Conn) {
+	garbage := "http://" + proctest.RawServer(t, func(c net.Conn) {
 		bufio.NewReader(c).ReadString('\n')        //nolint:errcheck
 		c.Write([]byte("NOT HTTP AT ALL\r\n\r\n")) //nolint:errcheck
-	})
-	hangup := rawServer(t, func(c net.Conn) {})
+	}) + "/"
+	hangup := "http://" + proctest.RawServer(t, func(c net.Conn) {}) + "/"
 
 	slow := startTarget(t, func(ctx *fasthttp.RequestCtx) { time.Sleep(300 * time.Millisecond) })
 	failing := startTarget(t, func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) })
@@ -220,27 +222,6 @@ func TestErrorsByKind(t *testing.T) {
 	if res.Non2xx3xx == 0 || res.Non2xx3xx != res.Statuses["503"] || res.Errors != 0 {
 		t.Errorf("503s: non-2xx/3xx %d, statuses %v, errors %d", res.Non2xx3xx, res.Statuses, res.Errors)
 	}
-}
-
-// rawServer accepts connections on a free port and hands each to serve,
-// then closes it.
-func rawServer(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serve(c) }()
-		}
-	}()
-	return "http://" + ln.Addr().String() + "/"
 }
 
 func TestInterruptReturnsPartialResult(t *testing.T) {

@@ -23,7 +23,7 @@ type Result struct {
 	KeepAlive   bool      `json:"keep_alive"`
 	Started     time.Time `json:"started"`
 	WarmUp      Millis    `json:"warm_up_ms"`
-	Elapsed     Millis    `json:"elapsed_ms"` // measured time
+	Elapsed     Millis    `json:"elapsed_ms"` // the measured window, warm-up excluded
 
 	Requests   int64            `json:"requests"` // measured, completed
 	Throughput float64          `json:"throughput"`
@@ -103,14 +103,18 @@ var curve = []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 9
 func (e *engine) result(stopped time.Time, cpu time.Duration) *Result {
 	m := e.rec.merge()
 	r := &Result{
-		Label:        e.o.Label,
-		Model:        e.o.Model(),
-		Connections:  e.o.Connections,
-		Rate:         e.o.Rate,
-		KeepAlive:    e.o.KeepAlive,
-		Started:      e.start,
-		WarmUp:       Millis(e.o.WarmUp),
-		Elapsed:      Millis(max(stopped.Sub(e.measureAt), 0)),
+		Label:       e.o.Label,
+		Model:       e.o.Model(),
+		Connections: e.o.Connections,
+		Rate:        e.o.Rate,
+		KeepAlive:   e.o.KeepAlive,
+		Started:     e.start,
+		WarmUp:      Millis(e.o.WarmUp),
+		// Requests that started in the measured window count; the window
+		// ends at the run's end (or earlier, after -n or an interrupt),
+		// not when the last of them came back, which would understate
+		// the rate by the latency of the last requests.
+		Elapsed:      Millis(max(e.end.Sub(e.measureAt)-max(e.end.Sub(stopped), 0), 0)),
 		Requests:     m.hist.TotalCount(),
 		BodyBytes:    m.bytes,
 		ErrorKinds:   m.errors,

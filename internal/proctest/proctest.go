@@ -219,3 +219,26 @@ func Origin(t testing.TB, name string, slots int) string {
 	t.Cleanup(func() { cancel(); <-done })
 	return ln.Addr().String()
 }
+
+// RawServer accepts connections on a free 127.0.0.1 port until the test
+// ends and hands each to serve on its own goroutine, closing it when serve
+// returns: a peer that speaks whatever bytes a test needs, broken HTTP
+// included. It returns the address.
+func RawServer(t testing.TB, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serve(c) }()
+		}
+	}()
+	return ln.Addr().String()
+}
