@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"github.com/cairnstack/cairn/bench/load"
 	"io"
 	"os"
 	"path/filepath"
@@ -130,4 +131,47 @@ func TestCompareZEOShort(t *testing.T) {
 		t.Errorf("commit run without latencies: %+v", c)
 	}
 	t.Log("\n" + rep.Markdown())
+}
+
+// TestLoadZEOAgainstRunzeo points cairn-bench's ZEO load mode at the stock
+// Python ZEO server (runzeo from the project venv): the same Go client
+// that loads cairn-objectstore must load the peer too.
+func TestLoadZEOAgainstRunzeo(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	venv := filepath.Join(filepath.Dir(file), "..", ".venv")
+	o := ZEOOptions{Venv: venv}
+	if _, err := os.Stat(o.runzeo()); err != nil {
+		t.Fatalf("the Python environment is missing (%v): run scripts/pyenv.sh first", err)
+	}
+	dir := t.TempDir()
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "zeo.conf")
+	if err := os.WriteFile(conf, []byte(zeoConfig(loopback(ports[0]), dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := startChild(zeoPeer, []string{o.runzeo(), "-C", conf}, filepath.Join(dir, "server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.stop()
+	srv := &zeoServer{name: zeoPeer, addr: loopback(ports[0]), proc: c}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.waitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	z := load.DefaultZEOWorkload()
+	z.Addr, z.Loads, z.Objects = srv.addr, 0.5, 100
+	lo := load.DefaultOptions()
+	lo.Connections, lo.Duration, lo.WarmUp = 2, time.Second, 0
+	res, err := load.ZEO(ctx, z, lo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests < 10 || res.Errors != 0 {
+		t.Errorf("%d operations against runzeo, errors %v", res.Requests, res.ErrorKinds)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cairnstack/cairn/bench/load"
 	"github.com/cairnstack/cairn/objectstore/client"
 )
 
@@ -396,26 +397,11 @@ func (g *zeoGo) ready(ctx context.Context) error {
 
 // zeoCommitOne stores a fresh value for oid in one transaction.
 func zeoCommitOne(ctx context.Context, c *client.Client, oid client.OID, serial client.TID) (client.TID, error) {
-	tx, err := c.Begin(ctx, client.TxnMeta{User: "bench", Description: "commit"})
-	if err != nil {
-		return client.TID{}, err
-	}
-	defer tx.Abort(ctx)
 	data := make([]byte, zeoValue)
 	for i := range data {
 		data[i] = byte('a' + i%26)
 	}
-	if err := tx.Store(oid, serial, data); err != nil {
-		return client.TID{}, err
-	}
-	cf, err := tx.Vote(ctx)
-	if err != nil {
-		return client.TID{}, err
-	}
-	if len(cf) > 0 {
-		return client.TID{}, fmt.Errorf("bench: unexpected conflicts %v", cf)
-	}
-	return tx.Finish(ctx)
+	return load.Commit(ctx, c, []client.OID{oid}, []client.TID{serial}, data)
 }
 
 func (g *zeoGo) start(ctx context.Context, d time.Duration) ([]zeoClientResult, error) {

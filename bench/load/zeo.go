@@ -116,7 +116,7 @@ func zeoCreate(ctx context.Context, c *client.Client, n int, payload []byte) ([]
 			oids = append(oids, more...)
 		}
 		oids = oids[:batch]
-		tid, err := zeoCommit(ctx, c, oids, make([]client.TID, len(oids)), payload)
+		tid, err := Commit(ctx, c, oids, make([]client.TID, len(oids)), payload)
 		if err != nil {
 			return nil, fmt.Errorf("zeo: creating objects: %w", err)
 		}
@@ -127,9 +127,11 @@ func zeoCreate(ctx context.Context, c *client.Client, n int, payload []byte) ([]
 	return out, nil
 }
 
-// zeoCommit stores payload for each oid (at the given serials) in one
-// transaction and returns its tid.
-func zeoCommit(ctx context.Context, c *client.Client, oids []client.OID, serials []client.TID, payload []byte) (client.TID, error) {
+// Commit stores payload for each oid (at the given serials) in one
+// transaction (tpc_begin, storea, vote, tpc_finish) and returns its tid;
+// conflicts found at the vote are an error, since the caller stores raw
+// bytes that nothing could resolve.
+func Commit(ctx context.Context, c *client.Client, oids []client.OID, serials []client.TID, payload []byte) (client.TID, error) {
 	tx, err := c.Begin(ctx, client.TxnMeta{User: "cairn-bench", Description: "load"})
 	if err != nil {
 		return client.TID{}, err
@@ -173,7 +175,7 @@ func (w *zeoWorker) do() outcome {
 		}
 		return outcome{Bytes: int64(len(rev.Data))}
 	}
-	tid, err := zeoCommit(ctx, w.c, []client.OID{w.own}, []client.TID{w.serial}, w.payload)
+	tid, err := Commit(ctx, w.c, []client.OID{w.own}, []client.TID{w.serial}, w.payload)
 	if err != nil {
 		// The commit may have happened after all (a timeout after
 		// tpc_finish was sent): learn the current serial again.
