@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"github.com/cairnstack/cairn/bench/load"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnstack/cairn/bench/load"
 	"github.com/cairnstack/cairn/internal/proctest"
 )
 
