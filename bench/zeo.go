@@ -54,6 +54,9 @@ type ZEOOptions struct {
 	Script string
 	// Out is a Markdown file to write the report to; "" writes none.
 	Out string
+	// README, when set, is a file whose block between ZEOMarkerStart and
+	// ZEOMarkerEnd is replaced with the table.
+	README string
 	// Keep leaves the work folder (data files, logs) in place.
 	Keep bool
 	// Command is how the comparison was invoked, printed to reproduce it.
@@ -73,8 +76,15 @@ func (o *ZEOOptions) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Venv, "venv", ".venv", "Python environment with ZODB and ZEO (scripts/pyenv.sh)")
 	fs.StringVar(&o.Script, "script", filepath.Join("objectstore", "testdata", "python", "zeobench.py"), "the Python client workload")
 	fs.StringVar(&o.Out, "out", "", "Markdown file to write the results to")
+	fs.StringVar(&o.README, "readme", "", "file whose "+ZEOMarkerStart+" … "+ZEOMarkerEnd+" block gets the table")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work folder with the data files and logs")
 }
+
+// Markers of the object store block in the README.
+const (
+	ZEOMarkerStart = "<!-- bench:zeo:start -->"
+	ZEOMarkerEnd   = "<!-- bench:zeo:end -->"
+)
 
 func (o *ZEOOptions) validate() error {
 	if err := checkRuns(o.Runs, o.Duration); err != nil {
@@ -162,7 +172,7 @@ func CompareZEO(ctx context.Context, o ZEOOptions, progress io.Writer) (*ZEORepo
 		rep.Results = append(rep.Results, res)
 	}
 	rep.PeakPerRun = peakOK
-	return rep, writeMarked(o.Out, "", "# Object store: cairn-objectstore vs ZEO (issue 3)", "", "", rep.Markdown(), progress)
+	return rep, writeMarked(o.Out, o.README, "# Object store: cairn-objectstore vs ZEO (issue 3)", ZEOMarkerStart, ZEOMarkerEnd, rep.Markdown(), progress)
 }
 
 func (o *ZEOOptions) method() string {
