@@ -20,10 +20,11 @@ type Options struct {
 	// at most N in flight, later arrivals wait for a free worker).
 	Connections int
 	// Rate, when positive, is the open model: requests start at this many
-	// per second on a fixed schedule, and each latency is measured from
-	// the request's scheduled start, so a stalled server is charged for
-	// the requests it kept from being sent (coordinated omission
-	// correction, as wrk2 does).
+	// per second on a fixed schedule. A request that goes out late because
+	// every worker was busy is measured from its scheduled start, so a
+	// stalled server is charged for the requests it kept from being sent
+	// (coordinated omission correction, as wrk2 does); one sent on time
+	// is measured from when it went out.
 	Rate float64
 	// Duration is the measured time, after WarmUp.
 	Duration time.Duration
