@@ -2,6 +2,7 @@ package load
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -65,6 +66,18 @@ func HTTP(ctx context.Context, sc Scenario, o Options, progress io.Writer) (*Res
 		total += r.Weight
 		cum[k] = total
 	}
+	// Every request is serialized once, by fasthttp's writer; workers
+	// send the bytes.
+	wires := make([]wireRequest, len(templates))
+	for k, t := range templates {
+		var b bytes.Buffer
+		bw := bufio.NewWriter(&b)
+		if err := t.Write(bw); err != nil {
+			return nil, fmt.Errorf("request %d: %w", k, err)
+		}
+		bw.Flush() //nolint:errcheck // a bytes.Buffer does not fail
+		wires[k] = wireRequest{bytes: b.Bytes(), head: t.Header.IsHead(), close: t.ConnectionClose()}
+	}
 	workers := make([]*httpWorker, o.Connections)
 	ops := make([]operation, o.Connections)
 	for i := range ops {
@@ -73,11 +86,7 @@ func HTTP(ctx context.Context, sc Scenario, o Options, progress io.Writer) (*Res
 		for _, h := range hosts {
 			w.conns = append(w.conns, &hostConn{host: h})
 		}
-		for _, t := range templates {
-			req := new(fasthttp.Request)
-			t.CopyTo(req)
-			w.reqs = append(w.reqs, req)
-		}
+		w.reqs = wires
 		workers[i], ops[i] = w, w.do
 	}
 	defer func() {
@@ -118,10 +127,17 @@ func newHost(u *url.URL, o Options) *host {
 // hostConn is one worker's connection to one host, opened on first use
 // and again after the server or an error closed it.
 type hostConn struct {
-	host *host
-	nc   net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	host     *host
+	nc       net.Conn
+	br       *bufio.Reader
+	deadline time.Time // of nc's reads and writes
+}
+
+// wireRequest is one request of the scenario as it goes on the wire.
+type wireRequest struct {
+	bytes []byte
+	head  bool // HEAD: the response has no body
+	close bool // Connection: close
 }
 
 func (c *hostConn) open(timeout time.Duration) error {
@@ -139,12 +155,11 @@ func (c *hostConn) open(timeout time.Duration) error {
 		}
 		nc = tc
 	}
-	c.nc = nc
+	c.nc, c.deadline = nc, time.Time{}
 	if c.br == nil {
-		c.br, c.bw = bufio.NewReaderSize(nc, 16<<10), bufio.NewWriterSize(nc, 4<<10)
+		c.br = bufio.NewReaderSize(nc, 16<<10)
 	} else {
 		c.br.Reset(nc)
-		c.bw.Reset(nc)
 	}
 	return nil
 }
@@ -183,7 +198,7 @@ func newRequest(r Request, o Options) *fasthttp.Request {
 
 // httpWorker is one worker's state.
 type httpWorker struct {
-	reqs    []*fasthttp.Request
+	reqs    []wireRequest
 	targets []int // request → index into conns
 	conns   []*hostConn
 	cum     []int
@@ -198,27 +213,30 @@ func (w *httpWorker) do() outcome {
 	if len(w.reqs) > 1 {
 		k = sort.SearchInts(w.cum, w.rng.IntN(w.total)+1)
 	}
-	req, c := w.reqs[k], w.conns[w.targets[k]]
+	req, c := &w.reqs[k], w.conns[w.targets[k]]
 	if c.nc == nil {
 		if err := c.open(w.timeout); err != nil {
 			return outcome{Err: connectErrorKind(err)}
 		}
 	}
-	// One deadline for the whole exchange: the request's timeout.
-	c.nc.SetDeadline(time.Now().Add(w.timeout)) //nolint:errcheck // a failed deadline shows as an I/O error
-	err := req.Write(c.bw)
-	if err == nil {
-		err = c.bw.Flush()
+	// The deadline bounds the whole exchange. Moving it costs a timer
+	// update, so it moves only when less than the timeout is left, to
+	// an eighth beyond: a request fails after the timeout, at most an
+	// eighth of it later.
+	if now := time.Now(); c.deadline.Sub(now) < w.timeout {
+		c.deadline = now.Add(w.timeout + w.timeout/8)
+		c.nc.SetDeadline(c.deadline) //nolint:errcheck // a failed deadline shows as an I/O error
 	}
+	_, err := c.nc.Write(req.bytes)
 	if err == nil {
-		w.resp.SkipBody = req.Header.IsHead()
+		w.resp.SkipBody = req.head
 		err = w.resp.ReadLimitBody(c.br, MaxResponseBody)
 	}
 	if err != nil {
 		c.close()
 		return outcome{Err: errorKind(err)}
 	}
-	if req.ConnectionClose() || w.resp.ConnectionClose() {
+	if req.close || w.resp.ConnectionClose() {
 		c.close()
 	}
 	return outcome{Status: w.resp.StatusCode(), Bytes: int64(len(w.resp.Body()))}
