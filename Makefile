@@ -38,10 +38,13 @@ fuzz:
 		done; \
 	done
 
-# The side-by-side comparison against the real peers (installs nginx and wrk).
+# The side-by-side comparisons against the real peers, each writing its
+# block of the README (installs nginx and wrk; the venv has ZEO).
 bench: build
 	@scripts/deps.sh nginx-light wrk
+	@scripts/pyenv.sh
 	$(BIN)/cairn-bench compare -tiers frontend -readme README.md
+	$(BIN)/cairn-bench zeo -readme README.md
 	$(BIN)/cairn-bench generator -readme README.md
 
 clean:
