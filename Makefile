@@ -17,9 +17,14 @@ build: deps
 run: build
 	scripts/run-demo.sh
 
+# The peers cairn-bench's suites run against; the tests run each suite
+# briefly against them.
+BENCH_PEERS = nginx-light libnginx-mod-http-xslt-filter varnish haproxy wrk
+
 # Every test: gofmt, vet, the Python ZODB/ZEO clients' venv (scripts/pyenv.sh),
 # and the whole suite with the race detector.
 test: deps
+	@scripts/deps.sh $(BENCH_PEERS)
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	scripts/pyenv.sh
@@ -41,9 +46,9 @@ fuzz:
 # The side-by-side comparisons against the real peers, each writing its
 # block of the README (installs nginx and wrk; the venv has ZEO).
 bench: build
-	@scripts/deps.sh nginx-light wrk
+	@scripts/deps.sh $(BENCH_PEERS)
 	@scripts/pyenv.sh
-	$(BIN)/cairn-bench compare -tiers frontend -readme README.md
+	$(BIN)/cairn-bench compare -tiers frontend,cache,balancer,transform -readme README.md
 	$(BIN)/cairn-bench zeo -readme README.md
 	$(BIN)/cairn-bench generator -readme README.md
 

@@ -9,13 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // CompareOptions configures `cairn-bench compare`. Zero values are not
 // meaningful; RegisterFlags sets the defaults.
 type CompareOptions struct {
-	// Tiers lists the suites to run; only "frontend" exists for now.
+	// Tiers lists the suites to run, comma-separated: frontend (nginx
+	// against cairn-frontend), and cache, balancer, transform (the peers
+	// of the tiers not built yet: Varnish, HAProxy, nginx's XSLT filter).
+	// Default frontend.
 	Tiers string
 	// Duration of each measured run. Default 10s.
 	Duration time.Duration
@@ -42,6 +46,12 @@ type CompareOptions struct {
 	// Keep leaves the work folder (configurations, logs) in place and
 	// names it, for a look at what ran.
 	Keep bool
+	// HAProxyThreads is the balancer suite's nbthread. Default 1, three
+	// times faster on 2 cores than HAProxy's default (performance.md).
+	HAProxyThreads int
+	// Venv is the Python virtualenv with Diazo's compiler, for the
+	// transform suite; Diazo is installed there when missing. Default .venv.
+	Venv string
 
 	// OriginCommand is the argv that serves the origin (the caller's own
 	// binary with "origin"); -listen and -slots are appended.
@@ -53,7 +63,7 @@ type CompareOptions struct {
 
 // RegisterFlags registers one flag per option and sets the defaults.
 func (o *CompareOptions) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Tiers, "tiers", "frontend", "suites to run (only frontend for now)")
+	fs.StringVar(&o.Tiers, "tiers", "frontend", "suites to run, comma-separated: frontend, cache, balancer, transform")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each measured run")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "unmeasured run before each measured one (0: none)")
 	fs.IntVar(&o.Runs, "runs", 3, "runs per scenario and server")
@@ -65,12 +75,64 @@ func (o *CompareOptions) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.BinDir, "bin", "bin", "folder with the cairn binaries")
 	fs.StringVar(&o.Profile, "profile", "", "folder for CPU profiles of cairn-frontend (an extra run per scenario)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work folder with the configurations and logs")
+	fs.IntVar(&o.HAProxyThreads, "haproxy-threads", 1, "HAProxy's nbthread in the balancer suite")
+	fs.StringVar(&o.Venv, "venv", ".venv", "Python virtualenv with Diazo's compiler (transform suite; installed when missing)")
 }
 
-func (o *CompareOptions) validate() error {
+// parseTiers splits a -tiers list and checks every name.
+func parseTiers(list string) ([]string, error) {
+	var tiers []string
+	seen := map[string]bool{}
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if _, ok := peerTierByName(t); !ok && t != "frontend" {
+			return nil, fmt.Errorf("bench: -tiers: unknown suite %q (known: frontend, %s)", t, strings.Join(peerTierNames, ", "))
+		}
+		if seen[t] {
+			return nil, fmt.Errorf("bench: -tiers: %s given twice", t)
+		}
+		seen[t] = true
+		tiers = append(tiers, t)
+	}
+	if len(tiers) == 0 {
+		return nil, errors.New("bench: -tiers names no suite")
+	}
+	return tiers, nil
+}
+
+// validate checks the options and returns the suites to run: whether the
+// frontend's, and the peer suites in the order given.
+func (o *CompareOptions) validate() (frontend bool, peers []string, err error) {
+	tiers, err := parseTiers(o.Tiers)
+	if err != nil {
+		return false, nil, err
+	}
+	for _, t := range tiers {
+		if t == "frontend" {
+			frontend = true
+		} else {
+			peers = append(peers, t)
+		}
+	}
+	if err := o.validateLoad(); err != nil {
+		return false, nil, err
+	}
+	if len(peers) > 0 && o.HAProxyThreads < 1 {
+		return false, nil, errors.New("bench: -haproxy-threads must be at least 1")
+	}
+	if frontend {
+		if _, err := os.Stat(filepath.Join(o.BinDir, "cairn-frontend")); err != nil {
+			return false, nil, fmt.Errorf("bench: %w (build it with: go build -o %s/ ./cmd/...)", err, o.BinDir)
+		}
+	}
+	return frontend, peers, nil
+}
+
+func (o *CompareOptions) validateLoad() error {
 	switch {
-	case o.Tiers != "frontend":
-		return fmt.Errorf("bench: -tiers %q: only frontend exists for now", o.Tiers)
 	case o.Runs < 1:
 		return errors.New("bench: -runs must be at least 1")
 	case o.Duration < time.Second:
@@ -80,9 +142,6 @@ func (o *CompareOptions) validate() error {
 	case len(o.OriginCommand) == 0:
 		return errors.New("bench: no origin command")
 	}
-	if _, err := os.Stat(filepath.Join(o.BinDir, "cairn-frontend")); err != nil {
-		return fmt.Errorf("bench: %w (build it with: go build -o %s/ ./cmd/...)", err, o.BinDir)
-	}
 	return nil
 }
 
@@ -90,13 +149,54 @@ func (o *CompareOptions) load(d time.Duration) wrkLoad {
 	return wrkLoad{Threads: o.Threads, Connections: o.Connections, Duration: d}
 }
 
-// Compare runs the frontend suite, writes o.Out and o.README, and returns
-// the report. Progress lines go to progress. Every process it starts is
-// stopped before it returns.
-func Compare(ctx context.Context, o CompareOptions, progress io.Writer) (*Report, error) {
-	if err := o.validate(); err != nil {
-		return nil, err
+// Compare runs the suites of o.Tiers (the frontend's first, then the
+// peers'), writes o.Out and each suite's block of o.README as soon as that
+// suite is done, and returns the reports as Markdown. Progress lines go to
+// progress. Every process it starts is stopped before it returns.
+func Compare(ctx context.Context, o CompareOptions, progress io.Writer) (string, error) {
+	frontend, peers, err := o.validate()
+	if err != nil {
+		return "", err
 	}
+	var doc, md strings.Builder
+	section := func(title, start, end, body string) error {
+		md.WriteString(body)
+		doc.WriteString(title + "\n\n" + stamp(time.Now()) + "\n\n" + body)
+		if o.Out != "" {
+			if err := os.WriteFile(o.Out, []byte(doc.String()), 0o644); err != nil {
+				return fmt.Errorf("bench: -out: %w", err)
+			}
+			fmt.Fprintf(progress, "wrote %s\n", o.Out)
+		}
+		return writeMarked("", o.README, title, start, end, body, progress)
+	}
+	if frontend {
+		rep, err := compareFrontend(ctx, o, progress)
+		if err != nil {
+			return md.String(), err
+		}
+		if err := section("# Frontend: cairn-frontend vs nginx (issue 2)", MarkerStart, MarkerEnd, rep.Markdown()); err != nil {
+			return md.String(), err
+		}
+	}
+	if len(peers) > 0 {
+		rep, err := ComparePeers(ctx, o, peers, progress)
+		if err != nil {
+			return md.String(), err
+		}
+		if md.Len() > 0 {
+			md.WriteString("\n")
+			doc.WriteString("\n")
+		}
+		if err := section("# Peers of the tiers to come (issue 4)", PeersMarkerStart, PeersMarkerEnd, rep.Markdown()); err != nil {
+			return md.String(), err
+		}
+	}
+	return md.String(), nil
+}
+
+// compareFrontend runs the frontend suite and returns its report.
+func compareFrontend(ctx context.Context, o CompareOptions, progress io.Writer) (*Report, error) {
 	if err := ensureTools(ctx, progress); err != nil {
 		return nil, err
 	}
@@ -129,7 +229,7 @@ func Compare(ctx context.Context, o CompareOptions, progress io.Writer) (*Report
 			return nil, err
 		}
 	}
-	return rep, o.write(rep, progress)
+	return rep, nil
 }
 
 func (o *CompareOptions) method() string {
@@ -145,11 +245,6 @@ func (o *CompareOptions) method() string {
 		"all on 127.0.0.1; origin: `cairn-bench origin` with %s, in its own process. CPU is utime+stime of the server's processes "+
 		"(nginx: master and 2 workers) during the run, divided by the requests wrk completed; peak RSS is VmHWM summed over them.",
 		runs, o.Threads, o.Connections, o.Duration, o.Warmup, slots)
-}
-
-// write saves the report to o.Out and into o.README's marked block.
-func (o *CompareOptions) write(rep *Report, progress io.Writer) error {
-	return writeMarked(o.Out, o.README, "# Frontend: cairn-frontend vs nginx (issue 2)", MarkerStart, MarkerEnd, rep.Markdown(), progress)
 }
 
 // writeMarked writes md under title (and the time) to the file out, and

@@ -125,6 +125,13 @@ type wrkLoad struct {
 	Threads     int
 	Connections int
 	Duration    time.Duration
+	Headers     []string // "Name: value", sent with every request (wrk -H)
+}
+
+// with is l sending headers too.
+func (l wrkLoad) with(headers []string) wrkLoad {
+	l.Headers = headers
+	return l
 }
 
 // runWrk runs wrk against url and returns its parsed summary. It is
@@ -133,10 +140,12 @@ type wrkLoad struct {
 func runWrk(ctx context.Context, url string, l wrkLoad) (wrkResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.Duration+30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "wrk",
-		"-t"+strconv.Itoa(l.Threads), "-c"+strconv.Itoa(l.Connections),
-		"-d"+strconv.Itoa(max(1, int(l.Duration.Round(time.Second)/time.Second)))+"s",
-		"--latency", "--timeout", "5s", url)
+	args := []string{"-t" + strconv.Itoa(l.Threads), "-c" + strconv.Itoa(l.Connections),
+		"-d" + strconv.Itoa(max(1, int(l.Duration.Round(time.Second)/time.Second))) + "s", "--latency", "--timeout", "5s"}
+	for _, h := range l.Headers {
+		args = append(args, "-H", h)
+	}
+	cmd := exec.CommandContext(ctx, "wrk", append(args, url)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates the project-local Python virtualenv .venv/ with the ZODB and ZEO
 # clients (and what their test suites import) at pinned versions, for the
-# tests that run real Python ZEO clients against cairn-objectstore.
+# tests that run real Python ZEO clients against cairn-objectstore, and the
+# Diazo compiler for cairn-bench's transform suite.
 # Idempotent and quiet: it does nothing when .venv/ already holds exactly
 # objectstore/testdata/python/requirements.txt.
 #
@@ -34,13 +35,15 @@ if [ "${1:-}" = "--refreeze" ]; then
 	exit 0
 fi
 
+# cairn-bench's transform suite compiles its Diazo theme with diazocompiler.
+benchreq="$root/bench/testdata/peers/requirements.txt"
 stamp="$venv/.cairn-requirements"
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cmp -s "$stamp" "$req"; then
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cat "$req" "$benchreq" | cmp -s "$stamp" -; then
 	exit 0
 fi
 echo "pyenv: installing the Python test environment into $venv" >&2
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 # Keep the environment out of version control.
 echo '*' >"$venv/.gitignore"
-"$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
-cp "$req" "$stamp"
+"$venv/bin/pip" install -q --disable-pip-version-check -r "$req" -r "$benchreq"
+cat "$req" "$benchreq" >"$stamp"

@@ -98,11 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		o.OriginCommand = []string{exe, "origin", "-name", "instance1"}
 		o.Command = "go build -o bin/ ./cmd/... && bin/cairn-bench " + strings.Join(args, " ")
-		rep, err := bench.Compare(ctx, o, stderr)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprint(stdout, rep.Markdown())
+		md, err := bench.Compare(ctx, o, stderr)
+		fmt.Fprint(stdout, md) // what finished, also on an error
 		return err
 	}
 	return fmt.Errorf("unknown subcommand %q; %s", args[0], usage)

@@ -29,7 +29,7 @@ func TestRunVersion(t *testing.T) {
 }
 
 func TestRunRejects(t *testing.T) {
-	for _, args := range [][]string{nil, {"frobnicate"}, {"compare", "-tiers", "cache"}, {"origin", "-nope"}, {"generator", "-runs", "0"}, {"load"}} {
+	for _, args := range [][]string{nil, {"frobnicate"}, {"compare", "-tiers", "nope"}, {"compare", "-tiers", "cache,cache"}, {"compare", "-tiers", "cache", "-runs", "0"}, {"origin", "-nope"}, {"generator", "-runs", "0"}, {"load"}} {
 		if err := run(context.Background(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("run(%q): no error", args)
 		}

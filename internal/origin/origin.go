@@ -181,11 +181,14 @@ func publicBase(path string) string {
 }
 
 // plonePage builds an HTML page of about size bytes shaped like a Plone
-// page: header, navigation, content, portlets, footer.
+// page: header, navigation, content, portlets, footer. It is well-formed
+// XML too (void elements closed, as Plone's XHTML templates write them),
+// because nginx's XSLT filter parses pages as XML and answers 500 to
+// anything else.
 func plonePage(size int) []byte {
 	var b strings.Builder
-	b.WriteString(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Welcome to Plone</title>` +
-		`<link rel="stylesheet" href="/++resource++plone.css"></head><body class="template-document_view portaltype-document">` +
+	b.WriteString(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8" /><title>Welcome to Plone</title>` +
+		`<link rel="stylesheet" href="/++resource++plone.css" /></head><body class="template-document_view portaltype-document">` +
 		`<div id="portal-header"><a id="portal-logo" href="/">Plone site</a><ul id="portal-globalnav">` +
 		`<li><a href="/">Home</a></li><li><a href="/news">News</a></li><li><a href="/events">Events</a></li></ul></div>` +
 		`<div id="portal-columns"><div id="portal-column-content"><h1 class="documentFirstHeading">Welcome to Plone</h1>` +

@@ -1,6 +1,11 @@
 package origin
 
-import "testing"
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"testing"
+)
 
 func TestPublicBase(t *testing.T) {
 	for path, want := range map[string]string{
@@ -12,5 +17,25 @@ func TestPublicBase(t *testing.T) {
 		if got := publicBase(path); got != want {
 			t.Errorf("publicBase(%q) = %q; want %q", path, got, want)
 		}
+	}
+}
+
+// TestPageIsWellFormedXML: nginx's XSLT filter (the transform tier's peer)
+// parses the page with an XML parser.
+func TestPageIsWellFormedXML(t *testing.T) {
+	page := plonePage(20 << 10)
+	d := xml.NewDecoder(bytes.NewReader(page))
+	d.Strict = true
+	for {
+		_, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed XML: %v", err)
+		}
+	}
+	if len(page) < 19<<10 || len(page) > 21<<10 {
+		t.Errorf("page of %d bytes; want about 20 KB", len(page))
 	}
 }
