@@ -53,6 +53,11 @@ type CompareOptions struct {
 	// transform suite; Diazo is installed there when missing. Default .venv.
 	Venv string
 
+	// Load names the load generator: "wrk" (the default, also when empty) or "cairn"
+	// (LoadCommand).
+	Load string
+	// LoadCommand is the argv of the caller's own `cairn-bench load`.
+	LoadCommand []string
 	// OriginCommand is the argv that serves the origin (the caller's own
 	// binary with "origin"); -listen and -slots are appended.
 	OriginCommand []string
@@ -67,7 +72,8 @@ func (o *CompareOptions) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each measured run")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "unmeasured run before each measured one (0: none)")
 	fs.IntVar(&o.Runs, "runs", 3, "runs per scenario and server")
-	fs.IntVar(&o.Connections, "connections", 64, "wrk connections (-c)")
+	fs.IntVar(&o.Connections, "connections", 64, "connections of the load generator (-c)")
+	fs.StringVar(&o.Load, "load", genWrk, "load generator: wrk, or cairn (cairn-bench load)")
 	fs.IntVar(&o.Threads, "threads", 2, "wrk threads (-t)")
 	fs.IntVar(&o.OriginSlots, "origin-slots", 2, "origin's concurrent requests, like Zope's threads (0: unlimited)")
 	fs.StringVar(&o.Out, "out", "", "Markdown file to write the results to")
@@ -137,6 +143,10 @@ func (o *CompareOptions) validateLoad() error {
 		return errors.New("bench: -runs must be at least 1")
 	case o.Duration < time.Second:
 		return errors.New("bench: -duration must be at least 1s (CPU times have 10 ms resolution)")
+	case o.Load != "" && o.Load != genWrk && o.Load != genCairn:
+		return fmt.Errorf("bench: -load %q: want wrk or cairn", o.Load)
+	case o.Load == genCairn && len(o.LoadCommand) == 0:
+		return errors.New("bench: no load command")
 	case o.Threads < 1 || o.Connections < o.Threads:
 		return errors.New("bench: need -threads ≥ 1 and -connections ≥ -threads")
 	case len(o.OriginCommand) == 0:
@@ -241,10 +251,10 @@ func (o *CompareOptions) method() string {
 	if o.Runs == 1 {
 		runs = "1 run"
 	}
-	return fmt.Sprintf("Medians of %s per server, alternating nginx and cairn, each `wrk -t%d -c%d -d%s --latency` after a %s warm-up, "+
+	return fmt.Sprintf("Medians of %s per server, alternating nginx and cairn, each %s after a %s warm-up, "+
 		"all on 127.0.0.1; origin: `cairn-bench origin` with %s, in its own process. CPU is utime+stime of the server's processes "+
-		"(nginx: master and 2 workers) during the run, divided by the requests wrk completed; peak RSS is VmHWM summed over them.",
-		runs, o.Threads, o.Connections, o.Duration, o.Warmup, slots)
+		"(nginx: master and 2 workers) during the run, divided by the requests the load generator completed; peak RSS is VmHWM summed over them.",
+		runs, generatorCommand(o.Load, o.Threads, o.Connections, o.Duration), o.Warmup, slots)
 }
 
 // writeMarked writes md under title (and the time) to the file out, and

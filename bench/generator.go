@@ -2,19 +2,14 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/cairnstack/cairn/bench/load"
 )
 
 // GeneratorOptions configures `cairn-bench generator`: cairn-bench's own
@@ -125,14 +120,14 @@ func CompareGenerators(ctx context.Context, o GeneratorOptions, progress io.Writ
 			"wrk runs `-t2`; cairn-bench runs with GOMAXPROCS = the machine's CPUs. CPU is the generator process's utime+stime divided by its requests.",
 			o.Runs, o.Connections, o.Duration, o.Warmup)}
 	for i := range o.Runs {
-		for _, gen := range []string{"wrk", "cairn"} {
+		for _, gen := range []string{genWrk, genCairn} {
 			fmt.Fprintf(progress, "generator: %s run %d/%d\n", gen, i+1, o.Runs)
 			r, err := o.runGenerator(ctx, gen, url)
 			if err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(progress, "  %.0f req/s, p99 %v, %.2f µs CPU/req\n", r.RPS, r.P99, r.CPUPerRequest())
-			if gen == "wrk" {
+			if gen == genWrk {
 				rep.Wrk = append(rep.Wrk, r)
 			} else {
 				rep.Cairn = append(rep.Cairn, r)
@@ -144,44 +139,19 @@ func CompareGenerators(ctx context.Context, o GeneratorOptions, progress io.Writ
 
 // runGenerator does one warm-up and one measured run of gen.
 func (o *GeneratorOptions) runGenerator(ctx context.Context, gen, url string) (generatorRun, error) {
-	if gen == "wrk" {
-		l := wrkLoad{Threads: 2, Connections: o.Connections}
-		if o.Warmup > 0 {
-			l.Duration = o.Warmup
-			if _, err := runWrk(ctx, url, l); err != nil {
-				return generatorRun{}, err
-			}
-		}
-		l.Duration = o.Duration
-		w, err := runWrk(ctx, url, l)
-		if err != nil {
+	l := wrkLoad{Threads: 2, Connections: o.Connections}
+	if o.Warmup > 0 {
+		l.Duration = o.Warmup
+		if _, err := generate(ctx, gen, o.LoadCommand, url, l); err != nil {
 			return generatorRun{}, err
 		}
-		return generatorRun{RPS: w.RPS, P99: w.P99, CPU: w.CPU, Requests: w.Requests, Errors: w.Errors()}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Warmup+o.Duration+30*time.Second)
-	defer cancel()
-	argv := append(append([]string(nil), o.LoadCommand...), "-q", "-format", "json",
-		"-c", strconv.Itoa(o.Connections), "-d", o.Duration.String(), "-warmup", o.Warmup.String(), url)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var errOut strings.Builder
-	cmd.Stderr = &errOut
-	out, err := cmd.Output()
+	l.Duration = o.Duration
+	w, err := generate(ctx, gen, o.LoadCommand, url, l)
 	if err != nil {
-		return generatorRun{}, fmt.Errorf("bench: cairn-bench load: %w %s", err, errOut.String())
+		return generatorRun{}, err
 	}
-	var res load.Result
-	if err := json.Unmarshal(out, &res); err != nil {
-		return generatorRun{}, fmt.Errorf("bench: cairn-bench load report: %w", err)
-	}
-	// The process's CPU includes the warm-up; scale it to the measured
-	// share of the requests (its own figure covers the whole process).
-	cpu := res.GeneratorCPU.D()
-	if total := (o.Warmup + o.Duration).Seconds(); total > 0 {
-		cpu = time.Duration(float64(cpu) * o.Duration.Seconds() / total)
-	}
-	return generatorRun{RPS: res.Throughput, P99: res.Latency.P99.D(), CPU: cpu,
-		Requests: res.Requests, Errors: res.Errors + res.Non2xx3xx}, nil
+	return generatorRun{RPS: w.RPS, P99: w.P99, CPU: w.CPU, Requests: w.Requests, Errors: w.Errors()}, nil
 }
 
 // Markdown renders the comparison.

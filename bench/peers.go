@@ -252,7 +252,7 @@ func (pb *peerBed) measure(ctx context.Context, o *CompareOptions, tier peerTier
 func (pb *peerBed) runOnce(ctx context.Context, o *CompareOptions, srv server, sc peerScenario) (r run, peakReset bool, err error) {
 	url := srv.base + sc.Path
 	if o.Warmup > 0 {
-		if _, err := runWrk(ctx, url, o.load(o.Warmup).with(sc.Headers)); err != nil {
+		if _, err := generate(ctx, o.Load, o.LoadCommand, url, o.load(o.Warmup).with(sc.Headers)); err != nil {
 			return run{}, false, fmt.Errorf("warm-up: %w", err)
 		}
 	}
@@ -266,7 +266,7 @@ func (pb *peerBed) runOnce(ctx context.Context, o *CompareOptions, srv server, s
 	if err != nil {
 		return run{}, false, err
 	}
-	if r.Load, err = runWrk(ctx, url, o.load(o.Duration).with(sc.Headers)); err != nil {
+	if r.Load, err = generate(ctx, o.Load, o.LoadCommand, url, o.load(o.Duration).with(sc.Headers)); err != nil {
 		return run{}, false, err
 	}
 	cpu1, err := pb.proc.treeCPU(pid)

@@ -44,7 +44,7 @@ func (r *PeerReport) Markdown() string {
 	var b strings.Builder
 	for _, t := range r.Tiers {
 		fmt.Fprintf(&b, "**%s** (%s): %s\n\n", t.Name, t.Server, t.Setup)
-		fmt.Fprintf(&b, "| scenario | %[1]s req/s | %[1]s p50 / p99 ms | %[1]s CPU µs/req | %[1]s peak RSS | origin CPU µs/req | wrk cores | failed | %[2]s |\n", t.Server, t.Cairn)
+		fmt.Fprintf(&b, "| scenario | %[1]s req/s | %[1]s p50 / p99 ms | %[1]s CPU µs/req | %[1]s peak RSS | origin CPU µs/req | generator cores | failed | %[2]s |\n", t.Server, t.Cairn)
 		b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		for _, sr := range t.Results {
 			s := summarize(sr.Peer)
@@ -71,7 +71,7 @@ func (r *PeerReport) Markdown() string {
 func (r *PeerReport) runsTable() string {
 	var b strings.Builder
 	b.WriteString("\n<details><summary>Every run</summary>\n\n")
-	b.WriteString("| tier | scenario | server | run | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS | origin CPU µs/req | wrk cores | failed |\n")
+	b.WriteString("| tier | scenario | server | run | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS | origin CPU µs/req | generator cores | failed |\n")
 	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, t := range r.Tiers {
 		for _, sr := range t.Results {

@@ -240,7 +240,7 @@ func TestPeerReportMarkdown(t *testing.T) {
 	md := rep.Markdown()
 	wantAll(t, "report", md,
 		"**cache** (varnish): Varnish.",
-		"| scenario | varnish req/s | varnish p50 / p99 ms | varnish CPU µs/req | varnish peak RSS | origin CPU µs/req | wrk cores | failed | cairn-cache |",
+		"| scenario | varnish req/s | varnish p50 / p99 ms | varnish CPU µs/req | varnish peak RSS | origin CPU µs/req | generator cores | failed | cairn-cache |",
 		"| hit, 20 KB page | 5.0k | 2.00 / 9.00 | 40.0 | 100.0 MiB | 0.0 | 0.50 | 0 | not built yet: no ratio |",
 		"| pass ⚠ errors |", "| cache | hit, 20 KB page | varnish | 1 | 5.0k |",
 		"Reproduce: `cairn-bench compare -tiers cache`")

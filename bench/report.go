@@ -75,7 +75,7 @@ func (r *Report) verdict() string {
 // loadTable shows what else used the machine's cores during the runs.
 func (r *Report) loadTable() string {
 	var b strings.Builder
-	b.WriteString("| scenario | wrk CPU, cores (nginx / cairn runs) | origin CPU µs/req (nginx / cairn runs) | failed requests (nginx / cairn) |\n")
+	b.WriteString("| scenario | load generator CPU, cores (nginx / cairn runs) | origin CPU µs/req (nginx / cairn runs) | failed requests (nginx / cairn) |\n")
 	b.WriteString("|---|--:|--:|--:|\n")
 	for _, sr := range r.Results {
 		n, c := summarize(sr.Nginx), summarize(sr.Cairn)
@@ -89,7 +89,7 @@ func (r *Report) loadTable() string {
 func (r *Report) runsTable() string {
 	var b strings.Builder
 	b.WriteString("\n<details><summary>Every run</summary>\n\n")
-	b.WriteString("| scenario | server | run | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS | wrk cores | failed |\n")
+	b.WriteString("| scenario | server | run | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS | generator cores | failed |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, sr := range r.Results {
 		for _, s := range []struct {

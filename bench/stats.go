@@ -63,7 +63,7 @@ func medianOf(runs []run, f func(run) float64) float64 {
 // summary is the medians of one server's runs of one scenario.
 type summary struct {
 	RPS, P50, P99, CPU, RSS float64 // req/s, ms, ms, µs/req, bytes
-	LoadCores, OriginCPU    float64 // wrk cores, origin µs/req
+	LoadCores, OriginCPU    float64 // load generator cores, origin µs/req
 	Errors                  int64   // over all runs
 }
 

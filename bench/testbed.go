@@ -154,7 +154,7 @@ func (tb *testbed) check(ctx context.Context, sc scenario) error {
 func (tb *testbed) runOnce(ctx context.Context, o *CompareOptions, srv server, sc scenario) (r run, peakReset bool, err error) {
 	url := srv.base + sc.Path
 	if o.Warmup > 0 {
-		if _, err := runWrk(ctx, url, o.load(o.Warmup)); err != nil {
+		if _, err := generate(ctx, o.Load, o.LoadCommand, url, o.load(o.Warmup)); err != nil {
 			return run{}, false, fmt.Errorf("warm-up: %w", err)
 		}
 	}
@@ -168,7 +168,7 @@ func (tb *testbed) runOnce(ctx context.Context, o *CompareOptions, srv server, s
 	if err != nil {
 		return run{}, false, err
 	}
-	if r.Load, err = runWrk(ctx, url, o.load(o.Duration)); err != nil {
+	if r.Load, err = generate(ctx, o.Load, o.LoadCommand, url, o.load(o.Duration)); err != nil {
 		return run{}, false, err
 	}
 	cpu1, err := tb.proc.treeCPU(pid)
@@ -209,7 +209,7 @@ func (tb *testbed) profileOne(ctx context.Context, o *CompareOptions, url, path 
 	profURL := "http://" + tb.site.CairnAdmin + "/debug/pprof/profile?seconds=" + strconv.Itoa(secs)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		_, err := runWrk(gctx, url, o.load(o.Duration))
+		_, err := generate(gctx, o.Load, o.LoadCommand, url, o.load(o.Duration))
 		return err
 	})
 	g.Go(func() error {

@@ -97,6 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("finding the origin command: %w", err)
 		}
 		o.OriginCommand = []string{exe, "origin", "-name", "instance1"}
+		o.LoadCommand = []string{exe, "load"}
 		o.Command = "go build -o bin/ ./cmd/... && bin/cairn-bench " + strings.Join(args, " ")
 		md, err := bench.Compare(ctx, o, stderr)
 		fmt.Fprint(stdout, md) // what finished, also on an error
