@@ -52,7 +52,9 @@ func openAccessLog(path string) (*accessLog, error) {
 
 const clfTime = "02/Jan/2006:15:04:05 -0700"
 
-func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, now time.Time) {
+// log writes the line of one request; uri is its request URI as received
+// (proxying may have rewritten the request in place).
+func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, now time.Time) {
 	l.mu.Lock()
 	b := l.buf[:0]
 	b = remote.AppendTo(b)
@@ -67,7 +69,7 @@ func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, now time.Ti
 	b = append(b, "] \""...)
 	b = appendEscaped(b, ctx.Method())
 	b = append(b, ' ')
-	b = appendEscaped(b, ctx.RequestURI())
+	b = appendEscaped(b, uri)
 	b = append(b, ' ')
 	b = appendEscaped(b, ctx.Request.Header.Protocol())
 	b = append(b, "\" "...)
@@ -101,14 +103,22 @@ func appendEscapedOrDash(b, v []byte) []byte {
 
 // appendEscaped writes v as nginx does in logs: '"', '\' and bytes outside
 // printable ASCII become \xHH, so a client cannot forge log lines.
+// Runs of bytes that need no escaping, nearly all of a line, are appended
+// whole.
 func appendEscaped(b, v []byte) []byte {
 	const hex = "0123456789ABCDEF"
-	for _, c := range v {
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			b = append(b, '\\', 'x', hex[c>>4], hex[c&15])
-			continue
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] >= 0x20 && v[i] < 0x7f && v[i] != '"' && v[i] != '\\' {
+			i++
 		}
-		b = append(b, c)
+		b = append(b, v[:i]...)
+		if i == len(v) {
+			break
+		}
+		c := v[i]
+		b = append(b, '\\', 'x', hex[c>>4], hex[c&15])
+		v = v[i+1:]
 	}
 	return b
 }

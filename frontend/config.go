@@ -105,7 +105,8 @@ type Upstream struct {
 	// ConnectTimeout bounds connecting. Default 5s.
 	ConnectTimeout sitefile.Duration `toml:"connect_timeout"`
 	// ReadTimeout bounds waiting for and reading the response; past it the
-	// client gets 504. Default 60s (the seed used 3601s for Zope).
+	// client gets 504. Default 60s (the seed used 3601s for Zope). Like
+	// WriteTimeout it may run up to a sixteenth longer (coarseConn).
 	ReadTimeout sitefile.Duration `toml:"read_timeout"`
 	// WriteTimeout bounds sending the request. Default 60s.
 	WriteTimeout sitefile.Duration `toml:"write_timeout"`

@@ -207,12 +207,12 @@ func (fl fasthttpLogger) Printf(format string, args ...any) {
 func (f *Frontend) requestError(ctx *fasthttp.RequestCtx, err error) {
 	status, msg := requestErrorStatus(err)
 	ctx.Error(msg, status)
-	f.finish(ctx, nil, time.Now())
+	f.finish(ctx, nil, time.Now(), logged{})
 }
 
 // serve is the request path: virtual host, route, then the route's action.
 func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
-	start := time.Now()
+	start := ctx.Time() // fasthttp reads the clock just before calling us
 	rt := f.state.Load()
 	if l.RedirectHTTPS {
 		host, _ := publicHostPort(ctx, scheme)
@@ -222,7 +222,7 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 		}
 		ctx.Response.Header.Set("Location", target+string(ctx.RequestURI()))
 		ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
-		f.finish(ctx, nil, start)
+		f.finish(ctx, nil, start, logged{})
 		return
 	}
 	if !validHost(ctx.Host()) {
@@ -230,22 +230,24 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 		// VirtualHostMonster path; nginx answers such requests 400 too.
 		ctx.Error("invalid Host header\n", fasthttp.StatusBadRequest)
 		ctx.SetConnectionClose()
-		f.finish(ctx, nil, start)
+		f.finish(ctx, nil, start, logged{})
 		return
 	}
 	if ctx.Request.Header.Len() > rt.cfg.MaxHeaders {
 		ctx.Error("too many request headers\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
 		ctx.SetConnectionClose()
-		f.finish(ctx, nil, start)
+		f.finish(ctx, nil, start, logged{})
 		return
 	}
 	path := string(ctx.Path())
 	r, groups := rt.host(ctx.Host()).match(path)
+	var lg logged
+	var uri [256]byte // holds lg.uri unless the request URI is longer
 	switch {
 	case r == nil:
 		ctx.Error("not found\n", fasthttp.StatusNotFound)
 	case r.pool != nil:
-		f.proxy(ctx, rt, r, groups, path, scheme)
+		lg = f.proxy(ctx, rt, r, groups, path, scheme, start, uri[:0])
 	case r.static != nil:
 		f.serveStatic(ctx, r, r.rest(path, groups))
 	case r.Redirect != "":
@@ -258,45 +260,7 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 		ctx.SetBody(r.body)
 	}
 	f.compress(ctx)
-	f.finish(ctx, r, start)
-}
-
-// proxy forwards the request to the route's upstream.
-func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups []string, path, scheme string) {
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	ctx.Request.CopyTo(req)
-	removeHopByHop(&req.Header)
-	setForwarded(ctx, req, scheme, rt.cfg.trusted)
-	if r.Rewrite != "" || r.Zope != nil {
-		p := path
-		if r.Rewrite != "" {
-			p = r.expand(r.Rewrite, groups, ctx)
-		}
-		if r.Zope != nil {
-			host, port := publicHostPort(ctx, scheme)
-			p = vhmPath(r.Zope, scheme, host, port, p)
-		} else {
-			p = escapePath(p)
-		}
-		if q := ctx.URI().QueryString(); len(q) > 0 {
-			p += "?" + string(q)
-		}
-		req.SetRequestURI(p)
-	}
-	req.URI().SetScheme("http") // the inbound scheme may be https; upstreams speak plain HTTP
-	if len(req.Header.Host()) == 0 {
-		req.Header.SetHost(r.pool.clients[0].Addr)
-	}
-	if err := r.pool.do(req, &ctx.Response); err != nil {
-		ctx.Response.Reset()
-		status := statusFor(err)
-		f.logger.Warn("upstream failed", "upstream", r.pool.name, "path", path, "status", status, "err", err)
-		f.errorPage(ctx, rt, status)
-		return
-	}
-	removeHopByHop(&ctx.Response.Header)
-	ctx.Response.Header.ResetConnectionClose()
+	f.finish(ctx, r, start, lg)
 }
 
 // errorPage answers status with the configured page, or a short message.
@@ -311,20 +275,25 @@ func (f *Frontend) errorPage(ctx *fasthttp.RequestCtx, rt *router, status int) {
 }
 
 // finish counts the request and writes its access log line.
-func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time) {
+func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg logged) {
 	status := ctx.Response.StatusCode()
 	if r != nil {
 		r.requests[classIndex(status)].Inc()
 	} else {
-		f.m.requests.WithLabelValues("_", "_", [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}[classIndex(status)]).Inc()
+		f.m.unroutedRequests(classIndex(status)).Inc()
 	}
 	f.m.bytesIn.Add(float64(len(ctx.Request.Header.RawHeaders()) + len(ctx.Request.Body())))
 	if n := ctx.Response.Header.ContentLength(); n > 0 && !ctx.Response.SkipBody {
 		f.m.bytesOut.Add(float64(n))
 	}
 	if al := f.access.Load(); al != nil {
-		real, _ := clientIP(ctx, f.cfg().trusted)
-		al.log(ctx, real, now)
+		if !lg.client.IsValid() {
+			lg.client, _ = clientIP(ctx, peerAddr(ctx), f.cfg().trusted)
+		}
+		if lg.uri == nil {
+			lg.uri = ctx.RequestURI()
+		}
+		al.log(ctx, lg.client, lg.uri, now)
 	}
 }
 

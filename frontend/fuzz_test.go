@@ -1,8 +1,10 @@
 package frontend
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +82,7 @@ func FuzzClientIP(f *testing.F) {
 			return
 		}
 		ctx := requestCtx(t, map[string]string{"X-Forwarded-For": xff})
-		ip, fromTrusted := clientIP(ctx, trusted)
+		ip, fromTrusted := clientIP(ctx, peerAddr(ctx), trusted)
 		if !fromTrusted || !ip.IsValid() {
 			t.Fatalf("clientIP(%q) = %v, %v", xff, ip, fromTrusted)
 		}
@@ -101,18 +103,124 @@ func FuzzValidHost(f *testing.F) {
 }
 
 // FuzzVHMPath checks that the rewritten path is one request-line token:
-// no spaces, control bytes or '?', and it keeps the VHM markers.
+// no spaces, control bytes or '?', that it keeps the VHM markers, and that
+// it is what building it whole with net/url gives (referenceVHMPath).
 func FuzzVHMPath(f *testing.F) {
-	for _, s := range []string{"/", "/a b", "/zmi-admin/manage", "/%00", "/?x", "/..", "/ü"} {
+	for _, s := range []string{"/", "/a b", "/zmi-admin/manage", "/%00", "/?x", "/..", "/ü", "*", "zmi-admin"} {
 		f.Add(s, "Plone", "example.com", 8080)
 	}
+	f.Add("/x", "/a/b c/", "[::1]", 80)
+	f.Add("/x", "", "", -1)
 	f.Fuzz(func(t *testing.T, path, site, host string, port int) {
-		got := vhmPath(&Zope{Site: site, Base: "/zmi-admin"}, "http", host, port, path)
+		z := &Zope{Site: site, Base: "/zmi-admin"}
+		got := string(newVHM(z).appendPath(nil, "http", []byte(host), port, path))
 		if strings.ContainsAny(got, " ?#\r\n\x00\t") {
-			t.Fatalf("vhmPath(%q, %q, %q) = %q has a forbidden byte", path, site, host, got)
+			t.Fatalf("vhm path (%q, %q, %q) = %q has a forbidden byte", path, site, host, got)
 		}
 		if !strings.HasPrefix(got, "/VirtualHostBase/http/") || !strings.Contains(got, "/VirtualHostRoot/_vh_zmi-admin") {
 			t.Fatalf("markers lost: %q", got)
+		}
+		if want := referenceVHMPath(z, "http", host, port, path); got != want {
+			t.Fatalf("vhm path (%q, %q, %q, %d) = %q; want %q", path, site, host, port, got, want)
+		}
+		// The same host and port from the configuration instead.
+		z = &Zope{Site: site, Host: host, Port: port}
+		got = string(newVHM(z).appendPath(nil, "https", []byte("public.example"), 443, path))
+		if want := referenceVHMPath(z, "https", "public.example", 443, path); got != want {
+			t.Fatalf("vhm path with Host %q, Port %d = %q; want %q", host, port, got, want)
+		}
+	})
+}
+
+// referenceVHMPath builds the VHM path whole with net/url, as the frontend
+// did before vhm kept the constant part; the fast path must match it.
+func referenceVHMPath(z *Zope, scheme, host string, port int, path string) string {
+	if z.Host != "" {
+		host = z.Host
+	}
+	if z.Port != 0 {
+		port = z.Port
+	}
+	var b strings.Builder
+	b.WriteString("/VirtualHostBase/")
+	b.WriteString(scheme)
+	b.WriteByte('/')
+	b.WriteString(escapePath(net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port))))
+	if site := strings.Trim(z.Site, "/"); site != "" {
+		b.WriteByte('/')
+		b.WriteString(escapePath(site))
+	}
+	b.WriteString("/VirtualHostRoot")
+	if z.Base != "" {
+		for _, seg := range strings.Split(strings.Trim(z.Base, "/"), "/") {
+			b.WriteString("/_vh_")
+			b.WriteString(escapePath(seg))
+		}
+		path = strings.TrimPrefix(path, z.Base)
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	b.WriteString(escapePath(path))
+	return b.String()
+}
+
+// TestPathSafe checks the bytes appendEscapedPath copies unescaped against
+// net/url's escaping.
+func TestPathSafe(t *testing.T) {
+	for c := range 256 {
+		if s := string(rune(c)); c < 0x80 && pathSafe(byte(c)) && escapePath(s) != s {
+			t.Errorf("pathSafe(%q) but net/url escapes it as %q", s, escapePath(s))
+		}
+	}
+	for _, p := range []string{"/a b", "/ü", "/%", "/a?b", "*", "/x#y", "/;,=@+$&:~"} {
+		if got, want := string(appendEscapedPath(nil, p)), escapePath(p); got != want {
+			t.Errorf("appendEscapedPath(%q) = %q; want %q", p, got, want)
+		}
+	}
+}
+
+// FuzzPublicHost checks that the allocation-free Host parsing agrees with
+// publicHostPort.
+func FuzzPublicHost(f *testing.F) {
+	for _, s := range []string{"example.com", "example.com:8080", "example.com:", ":80", "[::1]:80", "::1", "a:b",
+		"a:1:2", "a:0080", "a:99999999999", "a:-1", "A.Example.COM:443", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		if !validHost([]byte(host)) {
+			return
+		}
+		ctx := requestCtx(t, nil)
+		ctx.Request.Header.SetHost(host)
+		ctx.Request.SetRequestURI("/x") // parse the URI again, with this Host
+		for _, scheme := range []string{"http", "https"} {
+			wantHost, wantPort := publicHostPort(ctx, scheme)
+			gotHost, gotPort := publicHost(ctx, scheme)
+			if string(gotHost) != wantHost || gotPort != wantPort {
+				t.Fatalf("publicHost(%q, %s) = %q, %d; want %q, %d", host, scheme, gotHost, gotPort, wantHost, wantPort)
+			}
+		}
+	})
+}
+
+// FuzzAppendEscaped checks the access log's escaping against its
+// definition, one byte at a time.
+func FuzzAppendEscaped(f *testing.F) {
+	for _, s := range []string{"", "GET / HTTP/1.1", "evil\"agent\\ \xc3\xa9", "\x00\x7f\x1f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		var want []byte
+		for _, c := range []byte(v) {
+			if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+				want = append(want, []byte(fmt.Sprintf(`\x%02X`, c))...)
+			} else {
+				want = append(want, c)
+			}
+		}
+		if got := appendEscaped([]byte("x"), []byte(v)); string(got) != "x"+string(want) {
+			t.Fatalf("appendEscaped(%q) = %q; want %q", v, got[1:], want)
 		}
 	})
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // startOrigin serves a Zope stand-in on a loopback port.
-func startOrigin(t *testing.T, name string) string { return proctest.Origin(t, name, 0) }
+func startOrigin(t testing.TB, name string) string { return proctest.Origin(t, name, 0) }
 
 type running struct {
 	f    *frontend.Frontend
@@ -30,7 +30,7 @@ func (r *running) url(path string) string { return "http://" + r.addr[0] + path 
 
 // startFrontend validates cfg, serves it on loopback ports (one per
 // listener; Addr is replaced), and stops it when the test ends.
-func startFrontend(t *testing.T, cfg *frontend.Config) *running {
+func startFrontend(t testing.TB, cfg *frontend.Config) *running {
 	t.Helper()
 	if len(cfg.Listeners) == 0 {
 		cfg.Listeners = []frontend.Listener{{Addr: "127.0.0.1:0"}}

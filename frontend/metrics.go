@@ -1,6 +1,8 @@
 package frontend
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -14,7 +16,15 @@ type metrics struct {
 	upstreamErrors  *prometheus.CounterVec
 	bytesIn         prometheus.Counter
 	bytesOut        prometheus.Counter
+
+	// unrouted caches, by class, the counters of requests no route took
+	// (host and route "_"), resolved on first use so that /metrics lists
+	// only the classes seen.
+	unrouted [len(classNames)]atomic.Pointer[prometheus.Counter]
 }
+
+// classNames are the class labels, by classIndex.
+var classNames = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
 func newMetrics(reg prometheus.Registerer, openConns func() float64) *metrics {
 	f := promauto.With(reg)
@@ -46,6 +56,17 @@ func newMetrics(reg prometheus.Registerer, openConns func() float64) *metrics {
 		Help: "Client connections open now.",
 	}, openConns)
 	return m
+}
+
+// unroutedRequests is the counter of requests of a status class that no
+// route took.
+func (m *metrics) unroutedRequests(class int) prometheus.Counter {
+	if c := m.unrouted[class].Load(); c != nil {
+		return *c
+	}
+	c := m.requests.WithLabelValues("_", "_", classNames[class])
+	m.unrouted[class].Store(&c)
+	return c
 }
 
 // classIndex maps a status to the index of its class counter.

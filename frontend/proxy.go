@@ -28,7 +28,7 @@ type pool struct {
 
 func newPool(name string, u Upstream, m *metrics) *pool {
 	p := &pool{name: name, latency: m.upstreamLatency.WithLabelValues(name), errs: m.upstreamErrors}
-	connect := u.ConnectTimeout.D()
+	connect, read, write := u.ConnectTimeout.D(), u.ReadTimeout.D(), u.WriteTimeout.D()
 	for _, addr := range u.Addrs {
 		p.clients = append(p.clients, &fasthttp.HostClient{
 			Addr:                          addr,
@@ -38,11 +38,15 @@ func newPool(name string, u Upstream, m *metrics) *pool {
 			DisablePathNormalizing:        true,
 			MaxConns:                      u.MaxConns,
 			MaxIdleConnDuration:           u.IdleTimeout.D(),
-			ReadTimeout:                   u.ReadTimeout.D(),
-			WriteTimeout:                  u.WriteTimeout.D(),
+			ReadTimeout:                   read,
+			WriteTimeout:                  write,
 			MaxConnWaitTimeout:            connect,
 			Dial: func(addr string) (net.Conn, error) {
-				return fasthttp.DialTimeout(addr, connect)
+				c, err := fasthttp.DialTimeout(addr, connect)
+				if err != nil {
+					return nil, err
+				}
+				return newCoarseConn(c, read, write), nil
 			},
 		})
 	}
@@ -50,9 +54,10 @@ func newPool(name string, u Upstream, m *metrics) *pool {
 }
 
 // do sends req and reads the answer into resp, trying the next address
-// when one refuses the connection.
-func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response) error {
-	start := time.Now()
+// when one refuses the connection. start is when the request arrived: the
+// latency observed includes the microseconds of routing before do, and
+// saves reading the clock again.
+func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, start time.Time) error {
 	n := len(p.clients)
 	first := int(p.next.Add(1)) % n
 	var err error
@@ -81,6 +86,97 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial" || errors.Is(err, fasthttp.ErrDialTimeout)
 }
 
+// logged is what the access log needs of a request that forwarding in
+// place changed: the client address, computed once, and the request URI
+// as the client sent it. Zero values mean "read it from the request".
+type logged struct {
+	client netip.Addr
+	uri    []byte
+}
+
+// proxy forwards the request to the route's upstream. The client's request
+// itself is sent, rewritten in place (copying it was one of the largest of
+// Cairn's own costs per request); what the access log needs of the
+// original is returned, the request URI appended to uri.
+func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups []string, path, scheme string, start time.Time, uri []byte) logged {
+	peer := peerAddr(ctx)
+	real, fromTrusted := clientIP(ctx, peer, rt.cfg.trusted)
+	lg := logged{client: real, uri: append(uri, ctx.RequestURI()...)}
+	req := &ctx.Request
+	var hf hopFields
+	hf.scanRequest(&req.Header)
+	if hf.namesOthers(&req.Header) || len(ctx.URI().Username()) > 0 {
+		// Removing the fields Connection names, or fasthttp turning the
+		// URI's user into Authorization, would change what is read from
+		// the request after the exchange: send a copy instead.
+		req = fasthttp.AcquireRequest()
+		defer fasthttp.ReleaseRequest(req)
+		ctx.Request.CopyTo(req)
+	}
+	hf.removeFrom(&req.Header)
+	setForwarded(&req.Header, &hf, peer, real, fromTrusted, scheme)
+	rewriteURI(ctx, req, r, groups, path, scheme)
+	req.URI().SetScheme("http") // the inbound scheme may be https; upstreams speak plain HTTP
+	if len(req.Header.Host()) == 0 {
+		req.Header.SetHost(r.pool.clients[0].Addr)
+	}
+	if err := r.pool.do(req, &ctx.Response, start); err != nil {
+		ctx.Response.Reset()
+		status := statusFor(err)
+		f.logger.Warn("upstream failed", "upstream", r.pool.name, "path", path, "status", status, "err", err)
+		f.errorPage(ctx, rt, status)
+		return lg
+	}
+	var rf hopFields
+	rf.scanResponse(&ctx.Response.Header)
+	rf.removeFromResponse(&ctx.Response.Header)
+	ctx.Response.Header.ResetConnectionClose()
+	return lg
+}
+
+// rewriteURI gives req the route's upstream path, rewritten or VHM'd; a
+// route with neither forwards the request URI as the client sent it.
+func rewriteURI(ctx *fasthttp.RequestCtx, req *fasthttp.Request, r *route, groups []string, path, scheme string) {
+	if r.Rewrite == "" && r.vhm == nil {
+		return
+	}
+	p := path
+	if r.Rewrite != "" {
+		p = r.expand(r.Rewrite, groups, ctx)
+	}
+	var buf [512]byte
+	line := buf[:0]
+	if r.vhm == nil {
+		line = appendEscapedPath(line, p)
+	} else {
+		host, port := publicHost(ctx, scheme)
+		line = r.vhm.appendPath(line, scheme, host, port, p)
+		if req == &ctx.Request && originForm(&req.Header) {
+			// Only the path changes. Setting it on the URI fasthttp parsed
+			// from this request keeps its query, host and scheme, which
+			// parsing the new request line again (what SetRequestURI
+			// leads to) would give the same, at twice the cost. The URI
+			// is written from PathOriginal and the raw query, as
+			// HostClient sets DisablePathNormalizing and nothing on the
+			// way here parses the query arguments.
+			req.URI().SetPathBytes(line)
+			return
+		}
+	}
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		line = append(append(line, '?'), q...)
+	}
+	req.SetRequestURIBytes(line)
+}
+
+// originForm reports whether a request's URI is a path ("/x", RFC 9112
+// §3.2.1) and its host came from a Host header: fasthttp parses it then
+// as it parses a path set on the request.
+func originForm(h *fasthttp.RequestHeader) bool {
+	uri := h.RequestURI()
+	return len(h.Host()) > 0 && len(uri) > 0 && uri[0] == '/' && (len(uri) == 1 || uri[1] != '/')
+}
+
 // hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1 (and the
 // pre-standard Proxy-Connection), removed in both directions; headers named
 // in Connection are removed too.
@@ -89,43 +185,124 @@ var hopHeaders = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-// headerFields is what removeHopByHop needs of a request or response
-// header.
-type headerFields interface {
-	Peek(key string) []byte
-	Del(key string)
-	Len() int
-	All() iter.Seq2[[]byte, []byte]
+// hopFields is what one pass over a header finds of its hop-by-hop
+// fields (a Del per known name scanned the header nine times per direction
+// per request). Names are kept as the header spells them, because header
+// names are not normalized and deleting compares them exactly; they are
+// copied, because deleting fields moves the header's own bytes.
+type hopFields struct {
+	n     int
+	names [16][len("Proxy-Authorization")]byte // the longest hop-by-hop name
+	lens  [16]uint8
+
+	// xfh is set when X-Forwarded-Host may be present (a name equal but for
+	// case counts), so that deleting it, which searches the header, is
+	// skipped when it cannot be.
+	xfh bool
 }
 
-// removeHopByHop deletes the hop-by-hop fields present, in one pass over
-// the header to find them (a Del per known name scanned the header nine
-// times per direction per request).
-func removeHopByHop(h headerFields) {
-	var found [16]string
-	n := 0
+// add records a hop-by-hop field name; past 16 names the rest are left.
+func (hf *hopFields) add(name []byte) {
+	if hf.n < len(hf.names) {
+		hf.lens[hf.n] = uint8(copy(hf.names[hf.n][:], name))
+		hf.n++
+	}
+}
+
+// scanRequest records the hop-by-hop fields of a request header, and
+// whether it may hold X-Forwarded-Host, in one pass.
+func (hf *hopFields) scanRequest(h *fasthttp.RequestHeader) {
 	for k := range h.All() {
-		if n < len(found) && isHopHeader(k) {
-			found[n] = string(k)
-			n++
+		switch {
+		case isHopHeader(k):
+			hf.add(k)
+		case len(k) == len("X-Forwarded-Host") && bytes.EqualFold(k, []byte("X-Forwarded-Host")):
+			hf.xfh = true
 		}
 	}
-	if n == 0 {
+}
+
+// scanResponse records the hop-by-hop fields of a response header.
+func (hf *hopFields) scanResponse(h *fasthttp.ResponseHeader) {
+	for k := range h.All() {
+		if isHopHeader(k) {
+			hf.add(k)
+		}
+	}
+}
+
+// removeFrom deletes from a request header the hop-by-hop fields found,
+// first those named in Connection. h is the header scanned, or a copy.
+// removeFrom and removeFromResponse are one loop written twice: through an
+// interface the names would escape, and a hopFields be allocated each time.
+func (hf *hopFields) removeFrom(h *fasthttp.RequestHeader) {
+	if hf.n == 0 {
 		return
 	}
-	if c := h.Peek("Connection"); len(c) > 0 {
-		for _, f := range bytes.Split(c, []byte(",")) {
-			if f = bytes.TrimSpace(f); len(f) > 0 {
-				h.Del(string(f))
+	for f := range connectionFields(h.Peek("Connection")) {
+		h.DelBytes(f)
+	}
+	for i := range hf.n {
+		h.DelBytes(hf.names[i][:hf.lens[i]])
+	}
+}
+
+// removeFromResponse is removeFrom for a response header.
+func (hf *hopFields) removeFromResponse(h *fasthttp.ResponseHeader) {
+	if hf.n == 0 {
+		return
+	}
+	for f := range connectionFields(h.Peek("Connection")) {
+		h.DelBytes(f)
+	}
+	for i := range hf.n {
+		h.DelBytes(hf.names[i][:hf.lens[i]])
+	}
+}
+
+// namesOthers reports whether the request's Connection field names a
+// field other than the hop-by-hop ones (or "close"). Removing those from
+// the client's request would change what the access log and compression
+// read from it after the exchange, so such a request is forwarded as a
+// copy.
+func (hf *hopFields) namesOthers(h *fasthttp.RequestHeader) bool {
+	if hf.n == 0 {
+		return false
+	}
+	for f := range connectionFields(h.Peek("Connection")) {
+		if !isHopHeader(f) && !bytes.EqualFold(f, []byte("close")) {
+			return true
+		}
+	}
+	return false
+}
+
+// connectionFields yields the comma-separated names of a Connection value.
+func connectionFields(v []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for len(v) > 0 {
+			var f []byte
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				f, v = v[:i], v[i+1:]
+			} else {
+				f, v = v, nil
+			}
+			if f = bytes.TrimSpace(f); len(f) > 0 && !yield(f) {
+				return
 			}
 		}
 	}
-	for _, k := range found[:n] {
-		h.Del(k)
-	}
 }
 
+// isHopHeader reports whether k names a hop-by-hop field. It runs for
+// every field of every request and response, so the lengths of the names
+// in hopHeaders (TestHopHeaderLengths) turn most fields away at once.
 func isHopHeader(k []byte) bool {
+	switch len(k) {
+	case 2, 7, 10, 16, 17, 18, 19:
+	default:
+		return false
+	}
 	for _, h := range hopHeaders {
 		if len(h) == len(k) && strings.EqualFold(h, string(k)) {
 			return true
@@ -137,8 +314,8 @@ func isHopHeader(k []byte) bool {
 // clientIP is the address the request came from: the peer, or, when the
 // peer is a trusted proxy, the last untrusted address in X-Forwarded-For
 // (as nginx's real_ip_recursive does).
-func clientIP(ctx *fasthttp.RequestCtx, trusted []netip.Prefix) (ip netip.Addr, fromTrusted bool) {
-	ip = peerAddr(ctx)
+func clientIP(ctx *fasthttp.RequestCtx, peer netip.Addr, trusted []netip.Prefix) (ip netip.Addr, fromTrusted bool) {
+	ip = peer
 	if !isTrusted(ip, trusted) {
 		return ip, false
 	}
@@ -181,27 +358,35 @@ func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
 
 // setForwarded strips client-sent forwarding headers unless the peer is a
 // trusted proxy, then sets them explicitly (strip first, then set:
-// style.md §12.7). Host is preserved as the client sent it.
-func setForwarded(ctx *fasthttp.RequestCtx, req *fasthttp.Request, scheme string, trusted []netip.Prefix) {
-	real, fromTrusted := clientIP(ctx, trusted)
-	h := &req.Header
+// style.md §12.7). Host is preserved as the client sent it. real is the
+// client's address (clientIP), hf what the scan of h found.
+//
+// SetCanonical is Set without checking the name, which is a constant here
+// and, with header names not normalized, already what Set would use; it
+// saves a third of the cost of each field.
+func setForwarded(h *fasthttp.RequestHeader, hf *hopFields, peer, real netip.Addr, fromTrusted bool, scheme string) {
+	var buf [64]byte
+	addr := real.AppendTo(buf[:0])
 	if fromTrusted {
-		peer := peerAddr(ctx).String()
+		p := peer.String()
 		if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
-			h.Set("X-Forwarded-For", string(prior)+", "+peer)
+			h.Set("X-Forwarded-For", string(prior)+", "+p)
 		} else {
-			h.Set("X-Forwarded-For", peer)
+			h.Set("X-Forwarded-For", p)
 		}
 		if len(h.Peek("X-Forwarded-Proto")) == 0 {
 			h.Set("X-Forwarded-Proto", scheme)
 		}
-	} else {
-		// From an untrusted peer the client is the peer itself.
-		h.Del("X-Forwarded-Host")
-		h.Set("X-Forwarded-For", real.String())
-		h.Set("X-Forwarded-Proto", scheme)
+		h.SetCanonical([]byte("X-Real-IP"), addr)
+		return
 	}
-	h.Set("X-Real-IP", real.String())
+	// From an untrusted peer the client is the peer itself.
+	if hf.xfh {
+		h.Del("X-Forwarded-Host")
+	}
+	h.SetCanonical([]byte("X-Forwarded-For"), addr)
+	h.SetCanonical([]byte("X-Forwarded-Proto"), []byte(scheme))
+	h.SetCanonical([]byte("X-Real-IP"), addr)
 }
 
 // publicHostPort is the host and port the client used, for VHM and
@@ -218,6 +403,35 @@ func publicHostPort(ctx *fasthttp.RequestCtx, scheme string) (string, int) {
 		return h, defaultPort(scheme)
 	}
 	return host, defaultPort(scheme)
+}
+
+// publicHost is publicHostPort for the VHM rewrite, without allocating
+// for the usual Host header: a name or IPv4 address with an optional
+// numeric port. Anything else takes publicHostPort's way.
+func publicHost(ctx *fasthttp.RequestCtx, scheme string) ([]byte, int) {
+	h := ctx.Host()
+	i := bytes.IndexByte(h, ':')
+	name, digits := h, []byte(nil)
+	if i >= 0 {
+		name, digits = h[:i], h[i+1:]
+	}
+	simple := len(h) > 0 && len(digits) <= 9
+	for _, c := range name {
+		simple = simple && isNameByte(c)
+	}
+	port := 0
+	for _, c := range digits {
+		simple = simple && '0' <= c && c <= '9'
+		port = port*10 + int(c-'0')
+	}
+	switch {
+	case !simple:
+		host, port := publicHostPort(ctx, scheme)
+		return []byte(host), port
+	case len(digits) == 0:
+		return name, defaultPort(scheme) // net.SplitHostPort's "missing port", or an empty one
+	}
+	return name, port
 }
 
 func defaultPort(scheme string) int {

@@ -35,9 +35,10 @@ type route struct {
 	Route
 	re       *regexp.Regexp
 	pool     *pool
+	vhm      *vhm // Zope's rewrite, when the route has one
 	static   *staticRoot
 	body     []byte
-	requests [6]prometheus.Counter // by status class 1xx..5xx (index 0: other)
+	requests [len(classNames)]prometheus.Counter // by classIndex
 }
 
 func newRouter(cfg *Config, m *metrics) (*router, error) {
@@ -89,10 +90,13 @@ func (rt *router) compileRoute(r Route, hostLabel string, m *metrics) (*route, e
 		}
 		cr.static = s
 	}
+	if r.Zope != nil {
+		cr.vhm = newVHM(r.Zope)
+	}
 	if r.Respond != nil {
 		cr.body = []byte(*r.Respond)
 	}
-	for i, class := range []string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"} {
+	for i, class := range classNames {
 		cr.requests[i] = m.requests.WithLabelValues(hostLabel, r.Name, class)
 	}
 	return cr, nil

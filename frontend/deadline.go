@@ -1,0 +1,82 @@
+package frontend
+
+import (
+	"net"
+	"time"
+)
+
+// coarseConn is an upstream connection whose deadlines move only when they
+// must. fasthttp's HostClient sets a write and a read deadline on every
+// request (now plus the upstream's timeout), and each one changes a runtime
+// timer: together about as much work as parsing the response header. A
+// deadline already armed between the one asked for and slack after it is
+// kept, and a new one is armed slack late, so a keep-alive connection
+// re-arms each timer once per slack rather than once per request. An
+// upstream that hangs is cut off up to slack after its timeout, never
+// before.
+//
+// Upstream connections only: fasthttp's server writes a response with one
+// writev, and sends files with sendfile, only to a *net.TCPConn.
+//
+// Like the net.Conn it wraps for fasthttp, a coarseConn is used by one
+// goroutine at a time.
+type coarseConn struct {
+	net.Conn
+	readSlack, writeSlack time.Duration
+	read, write           time.Time // what Conn has armed; zero for none
+}
+
+// newCoarseConn wraps c; slack is a sixteenth of each timeout (3.75 s of
+// the default 60 s).
+func newCoarseConn(c net.Conn, readTimeout, writeTimeout time.Duration) *coarseConn {
+	return &coarseConn{Conn: c, readSlack: readTimeout / 16, writeSlack: writeTimeout / 16}
+}
+
+func (c *coarseConn) SetReadDeadline(t time.Time) error {
+	if keep(c.read, t, c.readSlack) {
+		return nil
+	}
+	t = late(t, c.readSlack)
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	c.read = t
+	return nil
+}
+
+func (c *coarseConn) SetWriteDeadline(t time.Time) error {
+	if keep(c.write, t, c.writeSlack) {
+		return nil
+	}
+	t = late(t, c.writeSlack)
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	c.write = t
+	return nil
+}
+
+// SetDeadline sets both deadlines exactly (fasthttp uses it only around a
+// TLS handshake).
+func (c *coarseConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetDeadline(t); err != nil {
+		return err
+	}
+	c.read, c.write = t, t
+	return nil
+}
+
+// keep reports whether the armed deadline serves for t: neither is "none",
+// and armed falls between t and t+slack.
+func keep(armed, t time.Time, slack time.Duration) bool {
+	return !t.IsZero() && !armed.IsZero() && !armed.Before(t) && armed.Sub(t) <= slack
+}
+
+// late is the deadline to arm for t: slack later, so that the next requests
+// keep it.
+func late(t time.Time, slack time.Duration) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Add(slack)
+}
