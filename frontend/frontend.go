@@ -190,8 +190,12 @@ func (f *Frontend) newServer(i int) *fasthttp.Server {
 		Concurrency:                   cfg.MaxConns,
 		DisableHeaderNamesNormalizing: true,
 		NoDefaultContentType:          true,
-		CloseOnShutdown:               true,
-		Logger:                        fasthttpLogger{f.logger},
+		// A proxy forwards upload bodies as they came (nginx does): parsing
+		// multipart forms costs CPU, spills large files to temporary
+		// files, and would re-encode the body sent upstream.
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{f.logger},
 	}
 }
 

@@ -195,10 +195,84 @@ type hopFields struct {
 	names [16][len("Proxy-Authorization")]byte // the longest hop-by-hop name
 	lens  [16]uint8
 
-	// xfh is set when X-Forwarded-Host may be present (a name equal but for
-	// case counts), so that deleting it, which searches the header, is
-	// skipped when it cannot be.
-	xfh bool
+	// fwd holds the spellings, in any case, of the forwarding fields the
+	// frontend sets itself (X-Forwarded-For, -Proto, -Host, X-Real-IP):
+	// header names are not normalized and deleting compares exactly, so a
+	// client's "x-forwarded-host" would otherwise pass as it is.
+	fwd     [8][len("X-Forwarded-Proto")]byte
+	fwdLens [8]uint8
+	fwdN    int
+	fwdMore bool // more spellings than fwd holds: removeForwarding rescans
+}
+
+// forwardingNames are the fields setForwarded sets, canonically spelled.
+var forwardingNames = [...]string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-IP"}
+
+// forwardingName returns the canonical spelling of k when k is one of
+// forwardingNames in any case, else "".
+func forwardingName(k []byte) string {
+	for _, n := range forwardingNames {
+		if len(k) == len(n) && bytes.EqualFold(k, []byte(n)) {
+			return n
+		}
+	}
+	return ""
+}
+
+// addForwarding records one spelling of a forwarding field.
+func (hf *hopFields) addForwarding(name []byte) {
+	for i := range hf.fwdN {
+		if bytes.Equal(hf.fwd[i][:hf.fwdLens[i]], name) {
+			return
+		}
+	}
+	if hf.fwdN == len(hf.fwd) {
+		hf.fwdMore = true
+		return
+	}
+	hf.fwdLens[hf.fwdN] = uint8(copy(hf.fwd[hf.fwdN][:], name))
+	hf.fwdN++
+}
+
+// removeForwarding deletes every forwarding field the client sent, in
+// every spelling.
+func (hf *hopFields) removeForwarding(h *fasthttp.RequestHeader) {
+	for i := range hf.fwdN {
+		h.DelBytes(hf.fwd[i][:hf.fwdLens[i]])
+	}
+	for hf.fwdMore { // a hostile client's many spellings: rare, so allocating is fine
+		var names [][]byte
+		for k := range h.All() {
+			if forwardingName(k) != "" {
+				names = append(names, append([]byte(nil), k...))
+			}
+		}
+		for _, k := range names {
+			h.DelBytes(k)
+		}
+		hf.fwdMore = len(names) > 0
+	}
+}
+
+// canonicalForwarding renames the forwarding fields a trusted proxy sent
+// in another spelling to the canonical one, values kept, so that
+// setForwarded finds and extends them.
+func (hf *hopFields) canonicalForwarding(h *fasthttp.RequestHeader) {
+	if hf.fwdMore {
+		hf.removeForwarding(h) // a trusted proxy does not send that many
+		return
+	}
+	for i := range hf.fwdN {
+		k := hf.fwd[i][:hf.fwdLens[i]]
+		n := forwardingName(k)
+		if string(k) == n {
+			continue
+		}
+		for _, v := range h.PeekAll(string(k)) {
+			h.Add(n, string(v))
+		}
+		h.DelBytes(k)
+	}
 }
 
 // add records a hop-by-hop field name; past 16 names the rest are left.
@@ -209,15 +283,15 @@ func (hf *hopFields) add(name []byte) {
 	}
 }
 
-// scanRequest records the hop-by-hop fields of a request header, and
-// whether it may hold X-Forwarded-Host, in one pass.
+// scanRequest records the hop-by-hop fields of a request header and the
+// spellings of its forwarding fields, in one pass.
 func (hf *hopFields) scanRequest(h *fasthttp.RequestHeader) {
 	for k := range h.All() {
 		switch {
 		case isHopHeader(k):
 			hf.add(k)
-		case len(k) == len("X-Forwarded-Host") && bytes.EqualFold(k, []byte("X-Forwarded-Host")):
-			hf.xfh = true
+		case len(k) >= len("X-Real-IP") && len(k) <= len("X-Forwarded-Proto") && (k[0] == 'X' || k[0] == 'x') && forwardingName(k) != "":
+			hf.addForwarding(k)
 		}
 	}
 }
@@ -368,9 +442,12 @@ func setForwarded(h *fasthttp.RequestHeader, hf *hopFields, peer, real netip.Add
 	var buf [64]byte
 	addr := real.AppendTo(buf[:0])
 	if fromTrusted {
+		hf.canonicalForwarding(h)
 		p := peer.String()
-		if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
-			h.Set("X-Forwarded-For", string(prior)+", "+p)
+		if prior := h.PeekAll("X-Forwarded-For"); len(prior) > 0 {
+			v := string(bytes.Join(prior, []byte(", "))) + ", " + p
+			h.Del("X-Forwarded-For") // Set would replace only the first of several
+			h.Set("X-Forwarded-For", v)
 		} else {
 			h.Set("X-Forwarded-For", p)
 		}
@@ -380,10 +457,9 @@ func setForwarded(h *fasthttp.RequestHeader, hf *hopFields, peer, real netip.Add
 		h.SetCanonical([]byte("X-Real-IP"), addr)
 		return
 	}
-	// From an untrusted peer the client is the peer itself.
-	if hf.xfh {
-		h.Del("X-Forwarded-Host")
-	}
+	// From an untrusted peer the client is the peer itself, and nothing it
+	// says about forwarding is passed on, in any spelling.
+	hf.removeForwarding(h)
 	h.SetCanonical([]byte("X-Forwarded-For"), addr)
 	h.SetCanonical([]byte("X-Forwarded-Proto"), []byte(scheme))
 	h.SetCanonical([]byte("X-Real-IP"), addr)

@@ -1,14 +1,18 @@
 package frontend_test
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairnstack/cairn/frontend"
+	"github.com/cairnstack/cairn/internal/proctest"
 	"github.com/cairnstack/cairn/internal/sitefile"
 )
 
@@ -251,5 +255,89 @@ func TestConnectionCloseListingAField(t *testing.T) {
 	got := raw(t, fe.addr[0], "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\n\r\n")
 	if strings.Contains(got, "X-Secret") || !strings.Contains(got, `"uri":"/echo"`) {
 		t.Errorf("a field named by Connection: close reached the upstream: %q", got)
+	}
+}
+
+// TestProxyForwardingHeadersAnySpelling: header names are not normalized,
+// so a client's forwarding fields in other spellings, or repeated, must be
+// removed as surely as the canonical ones (style.md §12.7). The request
+// is sent and received as raw bytes: net/http would normalize the names.
+func TestProxyForwardingHeadersAnySpelling(t *testing.T) {
+	seen := make(chan string, 1)
+	up := proctest.RawServer(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		r := bufio.NewReader(c)
+		var b strings.Builder
+		for {
+			line, err := r.ReadString('\n')
+			b.WriteString(line)
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		seen <- b.String()
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")) //nolint:errcheck
+	})
+	for _, trusted := range []bool{false, true} {
+		cfg := proxyConfig(up)
+		if trusted {
+			cfg.TrustedProxies = []string{"127.0.0.0/8"}
+		}
+		fe := startFrontend(t, cfg)
+		addr := strings.TrimSuffix(strings.TrimPrefix(fe.url("/"), "http://"), "/")
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: www.example.com\r\n"+
+			"x-forwarded-host: evil\r\nX-FORWARDED-PROTO: gopher\r\nx-real-ip: 6.6.6.6\r\n"+
+			"x-forwarded-for: 6.6.6.6\r\nX-Forwarded-For: 7.7.7.7\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n")
+		c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+		status, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if !strings.Contains(status, "200") {
+			t.Fatalf("trusted=%v: status %q", trusted, status)
+		}
+		var got string
+		select {
+		case got = <-seen:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the upstream saw no request")
+		}
+		lower := strings.ToLower(got)
+		if strings.Count(lower, "x-forwarded-for:") != 1 || strings.Count(lower, "x-real-ip:") != 1 || strings.Count(lower, "x-forwarded-proto:") != 1 {
+			t.Errorf("trusted=%v: forwarding fields not exactly once each:\n%s", trusted, got)
+		}
+		if trusted {
+			if !strings.Contains(got, "X-Forwarded-For: 6.6.6.6, 7.7.7.7, 8.8.8.8, 127.0.0.1\r\n") {
+				t.Errorf("trusted: the proxy's chain was not extended:\n%s", got)
+			}
+			continue
+		}
+		for _, bad := range []string{"evil", "gopher", "6.6.6.6", "7.7.7.7", "8.8.8.8"} {
+			if strings.Contains(got, bad) {
+				t.Errorf("untrusted: %q reached the upstream:\n%s", bad, got)
+			}
+		}
+	}
+}
+
+// TestProxyMultipartBodyUnchanged: an upload is forwarded byte for byte;
+// a parsed and re-encoded multipart body would lose the preamble.
+func TestProxyMultipartBodyUnchanged(t *testing.T) {
+	fe := startFrontend(t, proxyConfig(startOrigin(t, "i1")))
+	body := "this preamble is ignored by parsers\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n" +
+		"Content-Type: text/plain\r\n\r\n" + strings.Repeat("data ", 1000) + "\r\n--XyZ--\r\nand an epilogue\r\n"
+	resp, err := http.Post(fe.url("/echo"), "multipart/form-data; boundary=XyZ", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e echoed
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Body != len(body) {
+		t.Errorf("the upstream got %d body bytes; the client sent %d", e.Body, len(body))
 	}
 }
