@@ -128,12 +128,12 @@ func (c *conn) sendBlob(_ any, args zeo.Tuple) (any, error) {
 	}
 	defer f.Close()
 	o, s := bytesOf(oid), bytesOf(serial)
-	c.send(zeo.AsyncCall("receiveBlobStart", o, s))
+	c.send(zeo.AsyncCall("receiveBlobStart", o, s), false)
 	for {
 		buf := make([]byte, blobChunk)
 		n, err := io.ReadFull(f, buf)
 		if n > 0 {
-			c.send(zeo.AsyncCall("receiveBlobChunk", o, s, buf[:n]))
+			c.send(zeo.AsyncCall("receiveBlobChunk", o, s, buf[:n]), false)
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			break
@@ -142,6 +142,6 @@ func (c *conn) sendBlob(_ any, args zeo.Tuple) (any, error) {
 			return nil, fatalError{err}
 		}
 	}
-	c.send(zeo.AsyncCall("receiveBlobStop", o, s))
+	c.send(zeo.AsyncCall("receiveBlobStop", o, s), false)
 	return zeo.None{}, nil
 }

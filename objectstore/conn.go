@@ -2,11 +2,13 @@ package objectstore
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"runtime/debug"
@@ -41,13 +43,16 @@ type conn struct {
 	st       *storage
 	readOnly bool
 
-	outMu   sync.Mutex // guards out, outN, closed
-	out     [][]byte
-	outN    int
-	closed  bool
-	wake    chan struct{}
-	done    chan struct{}
-	closing sync.Once
+	sock *socket
+
+	outMu    sync.Mutex // guards out, spare, flushing and closed
+	out      []byte     // framed messages waiting to be written, in order
+	spare    []byte     // a written buffer kept for reuse
+	flushing bool       // a goroutine is writing a taken out
+	closed   bool
+	wake     chan struct{} // wakes writeLoop (capacity 1)
+	done     chan struct{}
+	closing  sync.Once
 
 	txMu sync.Mutex // guards tx
 	tx   *txnState
@@ -62,7 +67,7 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
-		srv: s, nc: nc,
+		srv: s, nc: nc, sock: newSocket(nc),
 		log:   s.log.With("client", nc.RemoteAddr().String()),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
@@ -82,8 +87,8 @@ func (c *conn) serve(ctx context.Context) {
 	}()
 	stop := context.AfterFunc(ctx, c.close)
 	defer stop()
-	r := zeo.NewReader(c.nc, int(c.srv.cfg.MaxFrame))
-	w := zeo.NewWriter(c.nc)
+	r := zeo.NewReader(c.sock, int(c.srv.cfg.MaxFrame))
+	w := zeo.NewWriter(c.sock)
 	_ = c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	announce := zeo.Protocol{Encoding: zeo.Pickle, Version: zeo.Version}
 	if c.srv.cfg.Msgpack {
@@ -105,9 +110,14 @@ func (c *conn) serve(ctx context.Context) {
 	c.srv.met.connected.Inc()
 	defer c.srv.met.connected.Dec()
 	writerDone := make(chan struct{})
-	go func() { defer close(writerDone); c.writeLoop(w) }()
+	go func() { defer close(writerDone); c.writeLoop() }()
 	defer func() { c.close(); <-writerDone }()
 	for {
+		if r.Buffered() == 0 {
+			// About to wait for the client: write the replies now, from
+			// this goroutine, rather than wake the writing one.
+			c.flush(false)
+		}
 		frame, err := r.ReadFrame()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
@@ -138,68 +148,130 @@ func (c *conn) sendStatus(w *zeo.Writer) {
 	_ = w.Flush()
 }
 
-// writeLoop writes queued frames until the connection closes.
-func (c *conn) writeLoop(w *zeo.Writer) {
+// inlineLimit is how many bytes the reading goroutine queues before it
+// wakes the writing one instead of writing them itself (a blob streamed
+// by sendBlob).
+const inlineLimit = 256 << 10
+
+// writeLoop writes the frames other goroutines queue (invalidations, vote
+// replies, what the reading goroutine could not write at once) until the
+// connection closes.
+func (c *conn) writeLoop() {
 	for {
 		select {
 		case <-c.wake:
 		case <-c.done:
 			return
 		}
-		c.outMu.Lock()
-		frames := c.out
-		c.out, c.outN = nil, 0
-		c.outMu.Unlock()
-		for _, f := range frames {
-			if err := w.WriteFrame(f); err != nil {
-				c.close()
-				return
-			}
-		}
-		if err := w.Flush(); err != nil {
-			c.close()
+		if !c.flush(true) {
 			return
 		}
 	}
 }
 
-// sendFrame queues an encoded frame. It never blocks: publication calls
-// it while holding the store's visibility lock.
-func (c *conn) sendFrame(f []byte) {
-	c.outMu.Lock()
-	if c.closed {
+// flush writes the queued frames, one write for all of them. With wait
+// false (the reading goroutine) it writes what the socket takes at once
+// and leaves the rest to writeLoop, so that a client that does not read
+// cannot stop the server from reading; with wait true (writeLoop) it
+// writes everything. Only one goroutine writes at a time: a flush that
+// finds another one writing returns, and that one writes (or hands to
+// writeLoop) what was queued meanwhile. It returns false once the
+// connection is closed.
+func (c *conn) flush(wait bool) bool {
+	for {
+		c.outMu.Lock()
+		if c.closed {
+			c.outMu.Unlock()
+			return false
+		}
+		if c.flushing || len(c.out) == 0 {
+			c.outMu.Unlock()
+			return true
+		}
+		buf := c.out
+		c.out, c.spare, c.flushing = c.spare[:0], nil, true
 		c.outMu.Unlock()
-		return
+		var n int
+		var err error
+		if wait {
+			n, err = c.sock.Write(buf)
+		} else {
+			n, _, err = c.sock.TryWrite(buf)
+		}
+		c.outMu.Lock()
+		c.flushing = false
+		if n < len(buf) {
+			c.out = append(append(make([]byte, 0, len(buf)-n+len(c.out)), buf[n:]...), c.out...)
+		} else if cap(buf) <= inlineLimit {
+			c.spare = buf[:0]
+		}
+		more := len(c.out) > 0
+		c.outMu.Unlock()
+		if err != nil {
+			c.close()
+			return false
+		}
+		if !more {
+			return true
+		}
+		if !wait {
+			c.wakeWriter()
+			return true
+		}
 	}
-	c.out = append(c.out, f)
-	c.outN += len(f)
-	over := c.outN > maxQueued
-	c.outMu.Unlock()
-	if over {
-		c.log.Warn("closing connection: client does not read its messages")
-		c.close()
-		return
-	}
+}
+
+func (c *conn) wakeWriter() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
 }
 
-// send encodes and queues a message.
-func (c *conn) send(m zeo.Message) {
+// sendFrame queues an encoded frame. It never blocks: publication calls
+// it while holding the store's visibility lock. wake asks writeLoop to
+// write it; without it the frame waits for the reading goroutine's next
+// flush, so only that goroutine, while handling a message, passes false.
+func (c *conn) sendFrame(f []byte, wake bool) {
+	if uint64(len(f)) > math.MaxUint32 {
+		c.log.Error("closing connection: message too large for a frame", "bytes", len(f))
+		c.close()
+		return
+	}
+	c.outMu.Lock()
+	if c.closed {
+		c.outMu.Unlock()
+		return
+	}
+	c.out = binary.BigEndian.AppendUint32(c.out, uint32(len(f)))
+	c.out = append(c.out, f...)
+	n := len(c.out)
+	c.outMu.Unlock()
+	if n > maxQueued {
+		c.log.Warn("closing connection: client does not read its messages")
+		c.close()
+		return
+	}
+	if wake || n > inlineLimit {
+		c.wakeWriter()
+	}
+}
+
+// send encodes and queues a message (see sendFrame for wake).
+func (c *conn) send(m zeo.Message, wake bool) {
 	f, err := c.codec.Encode(m)
 	if err != nil {
 		c.log.Error("cannot encode message; closing", "msg", m.String(), "err", err)
 		c.close()
 		return
 	}
-	c.sendFrame(f)
+	c.sendFrame(f, wake)
 }
 
-func (c *conn) reply(id, v any) { c.send(zeo.Reply(id, v)) }
+// reply and replyError queue a reply from the reading goroutine.
+func (c *conn) reply(id, v any) { c.send(zeo.Reply(id, v), false) }
 
-func (c *conn) replyError(id any, err error) { c.send(zeo.ErrorReply(id, exception(err))) }
+func (c *conn) replyError(id any, err error) { c.send(zeo.ErrorReply(id, exception(err)), false) }
 
 // close stops the connection; the reading goroutine cleans up.
 func (c *conn) close() {

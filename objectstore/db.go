@@ -93,6 +93,9 @@ type DB struct {
 	done       chan struct{} // closed when the writer exits
 	closing    sync.Once
 	writerGone bool // set when the writer has exited
+	writing    bool // a committer (leader) or the writer goroutine is writing the queue
+
+	leaders sync.WaitGroup // committers writing the queue themselves
 }
 
 // Open opens (creating if needed) the store at path.

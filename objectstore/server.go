@@ -343,6 +343,10 @@ func (st *storage) unregister(c *conn) {
 type finishing struct {
 	c  *conn
 	id any
+	// others are the connections publication queued invalidations on
+	// without waking their writers: the committer writes them itself
+	// once Finish returns, which saves a goroutine switch per client.
+	others []*conn
 }
 
 // publish runs inside the DB's publication (see Options.OnPublish): it
@@ -374,15 +378,22 @@ func (st *storage) publish(p Publication) {
 			f, _ = st.srv.codecs[c.enc].Encode(msg)
 			frames[c.enc] = f
 		}
-		c.sendFrame(f)
+		if fin != nil {
+			c.sendFrame(f, false)
+			fin.others = append(fin.others, c)
+		} else {
+			c.sendFrame(f, true)
+		}
 	}
 	st.mu.Unlock()
 	if fin != nil {
 		info := zeo.NewDict(2)
 		info.SetString("length", p.Objects)
 		info.SetString("size", p.Size)
-		fin.c.send(zeo.AsyncCall("info", info))
-		fin.c.send(zeo.Reply(fin.id, bytesOf(p.TID)))
+		// The committer's reading goroutine is waiting in Finish and
+		// writes these as soon as it returns.
+		fin.c.send(zeo.AsyncCall("info", info), false)
+		fin.c.send(zeo.Reply(fin.id, bytesOf(p.TID)), false)
 	}
 }
 

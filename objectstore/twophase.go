@@ -225,35 +225,47 @@ func (c *conn) undoa(_ any, args zeo.Tuple) (any, error) {
 	return nil, nil
 }
 
-// vote takes the commit lock (in a goroutine, since another connection
-// may hold it) and checks the transaction. Its reply is a list: the
-// conflicts for the client to resolve (as dicts), or the undone oids.
+// vote takes the commit lock and checks the transaction. When the lock
+// is free, or already held by this transaction (a vote after conflicts),
+// the vote runs here; otherwise in a goroutine that waits for the lock,
+// so that the connection keeps serving loads meanwhile. Its reply is a
+// list: the conflicts for the client to resolve (as dicts), or the undone
+// oids.
 func (c *conn) vote(id any, args zeo.Tuple) (any, error) {
 	c.txMu.Lock()
-	defer c.txMu.Unlock()
 	st, err := c.current(txnKey(arg(args, 0)))
+	if err == nil && st.voting {
+		err = txnStateErr("vote already in progress")
+	}
 	if err != nil {
+		c.txMu.Unlock()
 		return nil, err
 	}
-	if st.voting {
-		return nil, txnStateErr("vote already in progress")
-	}
 	st.voting, st.voted = true, false
+	commit := st.commit
+	if commit == nil {
+		commit = c.st.db.TryLock()
+	}
+	if commit != nil {
+		c.txMu.Unlock()
+		c.runVote(context.Background(), st, id, commit, false)
+		return nil, errNoReply
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	st.cancel = cancel
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
 		defer cancel()
-		c.runVote(ctx, st, id)
+		c.runVote(ctx, st, id, nil, true)
 	}()
+	c.txMu.Unlock()
 	return nil, errNoReply
 }
 
-func (c *conn) runVote(ctx context.Context, st *txnState, id any) {
-	c.txMu.Lock()
-	commit := st.commit
-	c.txMu.Unlock()
+// runVote votes with commit, or first takes the lock when commit is nil.
+// wake is false when it runs in the reading goroutine (see sendFrame).
+func (c *conn) runVote(ctx context.Context, st *txnState, id any, commit *Commit, wake bool) {
 	if commit == nil {
 		c.st.stats.waiting.Add(1)
 		var err error
@@ -264,20 +276,22 @@ func (c *conn) runVote(ctx context.Context, st *txnState, id any) {
 			st.voting = false
 			c.txMu.Unlock()
 			if ctx.Err() == nil { // not aborted: tell the client
-				c.replyError(id, err)
+				c.send(zeo.ErrorReply(id, exception(err)), wake)
 			}
 			return
 		}
-		c.st.met.lockWait.Observe(commit.Waited.Seconds())
 	}
 	c.txMu.Lock()
 	defer c.txMu.Unlock()
 	st.voting = false
 	if c.tx != st || ctx.Err() != nil { // aborted while waiting
-		commit.Abort()
+		if commit != st.commit {
+			commit.Abort()
+		}
 		return
 	}
 	if st.commit == nil {
+		c.st.met.lockWait.Observe(commit.Waited.Seconds())
 		st.commit = commit
 		if d := c.srv.cfg.transactionTimeout(); d > 0 {
 			st.timer = time.AfterFunc(d, func() {
@@ -294,7 +308,7 @@ func (c *conn) runVote(ctx context.Context, st *txnState, id any) {
 			c.st.met.conflicts.Inc()
 		}
 		c.releaseLock(st)
-		c.replyError(id, err)
+		c.send(zeo.ErrorReply(id, exception(err)), wake)
 		return
 	}
 	if len(res.Conflicts) > 0 {
@@ -308,11 +322,11 @@ func (c *conn) runVote(ctx context.Context, st *txnState, id any) {
 			d.SetString("data", cf.Data)
 			list.Items[i] = d
 		}
-		c.reply(id, list) // the lock stays held while the client resolves
+		c.send(zeo.Reply(id, list), wake) // the lock stays held while the client resolves
 		return
 	}
 	st.voted = true
-	c.reply(id, oidList(res.Undone))
+	c.send(zeo.Reply(id, oidList(res.Undone)), wake)
 }
 
 // releaseLock gives the commit lock back (the transaction stays open).
@@ -345,9 +359,13 @@ func (c *conn) tpcFinish(id any, args zeo.Tuple) (any, error) {
 		st.timer.Stop()
 	}
 	c.txMu.Unlock()
-	st.txn.Tag = &finishing{c: c, id: id}
+	fin := &finishing{c: c, id: id}
+	st.txn.Tag = fin
 	start := time.Now()
 	_, err = st.commit.Finish()
+	for _, o := range fin.others {
+		o.flush(false)
+	}
 	c.st.stats.active.Add(-1)
 	if err != nil {
 		c.removeBlobs(st)

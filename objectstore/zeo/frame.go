@@ -72,6 +72,10 @@ func (r *Reader) readFrame() ([]byte, error) {
 	return p, err
 }
 
+// Buffered returns the number of bytes read from the stream but not yet
+// returned: zero means the next ReadFrame waits for the peer.
+func (r *Reader) Buffered() int { return r.r.Buffered() }
+
 // readPayload reads n bytes, growing the buffer only as data arrives.
 func readPayload(r io.Reader, n int) ([]byte, error) {
 	p := make([]byte, min(n, frameChunk))
