@@ -103,7 +103,7 @@ func CompareGenerators(ctx context.Context, o GeneratorOptions, progress io.Writ
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	var all children
-	defer all.stopAll()
+	defer func() { all.stopAll() }() // all as it is at the end, not now
 	argv := []string{"nginx", "-p", dir + "/", "-e", filepath.Join(dir, "nginx-error.log"), "-c", conf}
 	fmt.Fprintf(progress, "starting nginx: %s\n", strings.Join(argv, " "))
 	nginx, err := startChild("nginx", argv, filepath.Join(dir, "nginx.out"))

@@ -1,9 +1,15 @@
 package bench
 
 import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnstack/cairn/internal/proctest"
 )
 
 func TestGeneratorReportVerdict(t *testing.T) {
@@ -25,6 +31,35 @@ func TestTrivialNginxConfigParses(t *testing.T) {
 	for _, want := range []string{"daemon off;", "listen 127.0.0.1:1;", `return 200 "ok\n";`, "access_log off;"} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("config lacks %q", want)
+		}
+	}
+}
+
+// TestCompareGeneratorsShort runs the comparison for real, briefly, and
+// checks that the nginx it started is gone afterwards.
+func TestCompareGeneratorsShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nginx, wrk and cairn-bench load")
+	}
+	bin := t.TempDir()
+	if err := proctest.Build(bin, "cairn-bench"); err != nil {
+		t.Fatal(err)
+	}
+	o := GeneratorOptions{Duration: time.Second, Runs: 1, Connections: 4,
+		LoadCommand: []string{filepath.Join(bin, "cairn-bench"), "load"}, Command: "test"}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := CompareGenerators(ctx, o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Wrk) != 1 || len(rep.Cairn) != 1 || rep.Wrk[0].Requests == 0 || rep.Cairn[0].Requests == 0 || rep.Cairn[0].CPU <= 0 {
+		t.Errorf("runs %+v / %+v", rep.Wrk, rep.Cairn)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "cairn-bench-generator-") {
+			t.Errorf("left running: %s", strings.ReplaceAll(string(b), "\x00", " "))
 		}
 	}
 }
