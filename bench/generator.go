@@ -72,10 +72,19 @@ type generatorRun struct {
 // CPUPerRequest is the generator's CPU per request, in µs.
 func (r generatorRun) CPUPerRequest() float64 { return perRequest(r.CPU, r.Requests) }
 
-// GeneratorReport holds the runs of both generators.
+// generatorSeries is one generator configuration and its runs.
+type generatorSeries struct {
+	Name    string
+	Gen     string // genWrk or genCairn
+	Threads int    // wrk's -t
+	Runs    []generatorRun
+}
+
+// GeneratorReport holds the runs of wrk with one and two threads (on two
+// cores either can be the faster) and of cairn-bench load.
 type GeneratorReport struct {
 	Machine, Versions, Command, Method string
-	Wrk, Cairn                         []generatorRun
+	Series                             []generatorSeries
 }
 
 // CompareGenerators starts nginx answering a fixed 3-byte response (the
@@ -116,30 +125,29 @@ func CompareGenerators(ctx context.Context, o GeneratorOptions, progress io.Writ
 		return nil, err
 	}
 	rep := &GeneratorReport{Machine: machine(), Versions: versions(ctx, "cairn-bench", o.LoadCommand[0]), Command: o.Command,
-		Method: fmt.Sprintf("Medians of %d runs per generator, alternating wrk and cairn-bench, each `-c%d` for %s after a %s warm-up, against nginx (1 worker, `return 200`, access log off) on 127.0.0.1. "+
-			"wrk runs `-t2`; cairn-bench runs with GOMAXPROCS = the machine's CPUs. CPU is the generator process's utime+stime divided by its requests.",
-			o.Runs, o.Connections, o.Duration, o.Warmup)}
+		Method: fmt.Sprintf("Medians of %d runs per generator, alternating, each `-c%d` for %s after a %s warm-up, against nginx (1 worker, `return 200`, access log off) on 127.0.0.1. "+
+			"wrk runs with `-t1` and `-t2` (the faster counts); cairn-bench with its default `-procs` (half the machine's CPUs). CPU is the generator process's utime+stime divided by its requests.",
+			o.Runs, o.Connections, o.Duration, o.Warmup),
+		Series: []generatorSeries{{Name: "wrk -t1", Gen: genWrk, Threads: 1}, {Name: "wrk -t2", Gen: genWrk, Threads: 2},
+			{Name: "cairn-bench load", Gen: genCairn}}}
 	for i := range o.Runs {
-		for _, gen := range []string{genWrk, genCairn} {
-			fmt.Fprintf(progress, "generator: %s run %d/%d\n", gen, i+1, o.Runs)
-			r, err := o.runGenerator(ctx, gen, url)
+		for k := range rep.Series {
+			sr := &rep.Series[k]
+			fmt.Fprintf(progress, "generator: %s run %d/%d\n", sr.Name, i+1, o.Runs)
+			r, err := o.runGenerator(ctx, sr.Gen, sr.Threads, url)
 			if err != nil {
 				return nil, err
 			}
 			fmt.Fprintf(progress, "  %.0f req/s, p99 %v, %.2f µs CPU/req\n", r.RPS, r.P99, r.CPUPerRequest())
-			if gen == genWrk {
-				rep.Wrk = append(rep.Wrk, r)
-			} else {
-				rep.Cairn = append(rep.Cairn, r)
-			}
+			sr.Runs = append(sr.Runs, r)
 		}
 	}
 	return rep, writeMarked(o.Out, o.README, "# Load generator: cairn-bench vs wrk (issue 4)", GeneratorMarkerStart, GeneratorMarkerEnd, rep.Markdown(), progress)
 }
 
 // runGenerator does one warm-up and one measured run of gen.
-func (o *GeneratorOptions) runGenerator(ctx context.Context, gen, url string) (generatorRun, error) {
-	l := wrkLoad{Threads: 2, Connections: o.Connections}
+func (o *GeneratorOptions) runGenerator(ctx context.Context, gen string, threads int, url string) (generatorRun, error) {
+	l := wrkLoad{Threads: max(threads, 1), Connections: o.Connections}
 	if o.Warmup > 0 {
 		l.Duration = o.Warmup
 		if _, err := generate(ctx, gen, o.LoadCommand, url, l); err != nil {
@@ -169,20 +177,24 @@ func (r *GeneratorReport) Markdown() string {
 	errs := func(g generatorRun) float64 { return float64(g.Errors) }
 	var b strings.Builder
 	b.WriteString("| generator | req/s | p99 ms | generator CPU µs/req | errors |\n|---|--:|--:|--:|--:|\n")
-	for _, g := range []struct {
-		name string
-		runs []generatorRun
-	}{{"wrk", r.Wrk}, {"cairn-bench load", r.Cairn}} {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.0f |\n", g.name, fmtRPS(med(g.runs, rps)),
-			fmtFloat(med(g.runs, p99), 2), fmtFloat(med(g.runs, cpu), 2), med(g.runs, errs))
+	var best, cairn []generatorRun // the faster wrk, and cairn-bench
+	for _, g := range r.Series {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.0f |\n", g.Name, fmtRPS(med(g.Runs, rps)),
+			fmtFloat(med(g.Runs, p99), 2), fmtFloat(med(g.Runs, cpu), 2), med(g.Runs, errs))
+		switch {
+		case g.Gen == genCairn:
+			cairn = g.Runs
+		case best == nil || med(g.Runs, rps) > med(best, rps):
+			best = g.Runs
+		}
 	}
-	ratioRPS := ratio(med(r.Cairn, rps), med(r.Wrk, rps))
+	ratioRPS := ratio(med(cairn, rps), med(best, rps))
 	verdict := "met"
 	if !(ratioRPS >= 1.0) {
 		verdict = "not met"
 	}
-	fmt.Fprintf(&b, "\ncairn-bench / wrk: req/s %s, CPU per request %s. Goal (performance.md: the generator's maximum rate ≥ wrk's): **%s**.\n\n",
-		fmtRatio(ratioRPS), fmtRatio(ratio(med(r.Cairn, cpu), med(r.Wrk, cpu))), verdict)
+	fmt.Fprintf(&b, "\ncairn-bench / the faster wrk: req/s %s, CPU per request %s. Goal (performance.md: the generator's maximum rate ≥ wrk's): **%s**.\n\n",
+		fmtRatio(ratioRPS), fmtRatio(ratio(med(cairn, cpu), med(best, cpu))), verdict)
 	fmt.Fprintf(&b, "%s\n\nMachine: %s. Versions: %s.\n\nReproduce: `%s`\n", r.Method, r.Machine, r.Versions, r.Command)
 	return b.String()
 }

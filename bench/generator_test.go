@@ -18,7 +18,9 @@ func TestGeneratorReportVerdict(t *testing.T) {
 		rps  float64
 		want string
 	}{{66000, "**met**"}, {54000, "**not met**"}} {
-		rep := &GeneratorReport{Wrk: wrk, Cairn: []generatorRun{{RPS: tc.rps, P99: time.Millisecond, CPU: 7 * time.Second, Requests: 660000}}}
+		slow := []generatorRun{{RPS: 30000, P99: 2 * time.Millisecond, CPU: 6 * time.Second, Requests: 300000}}
+		rep := &GeneratorReport{Series: []generatorSeries{{Name: "wrk -t1", Gen: genWrk, Runs: slow}, {Name: "wrk -t2", Gen: genWrk, Runs: wrk},
+			{Name: "cairn-bench load", Gen: genCairn, Runs: []generatorRun{{RPS: tc.rps, P99: time.Millisecond, CPU: 7 * time.Second, Requests: 660000}}}}}
 		md := rep.Markdown()
 		if !strings.Contains(md, tc.want) || !strings.Contains(md, "| cairn-bench load |") {
 			t.Errorf("rps %g:\n%s", tc.rps, md)
@@ -53,8 +55,13 @@ func TestCompareGeneratorsShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Wrk) != 1 || len(rep.Cairn) != 1 || rep.Wrk[0].Requests == 0 || rep.Cairn[0].Requests == 0 || rep.Cairn[0].CPU <= 0 {
-		t.Errorf("runs %+v / %+v", rep.Wrk, rep.Cairn)
+	if len(rep.Series) != 3 {
+		t.Fatalf("series %+v", rep.Series)
+	}
+	for _, sr := range rep.Series {
+		if len(sr.Runs) != 1 || sr.Runs[0].Requests == 0 || sr.Runs[0].CPU <= 0 {
+			t.Errorf("%s: runs %+v", sr.Name, sr.Runs)
+		}
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {

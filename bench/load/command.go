@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 )
@@ -26,13 +27,15 @@ type Command struct {
 	HTMLFile string
 	Quiet    bool
 	Profile  string // CPU profile of the generator itself
+	Procs    int    // GOMAXPROCS for the run
 	ZEO      ZEOWorkload
 	Storage  string
 }
 
 // NewCommand is a Command with the flags' defaults.
 func NewCommand() *Command {
-	return &Command{Options: DefaultOptions(), Method: "GET", Format: "text", ZEO: DefaultZEOWorkload(), Storage: "1"}
+	return &Command{Options: DefaultOptions(), Method: "GET", Format: "text", ZEO: DefaultZEOWorkload(), Storage: "1",
+		Procs: max(1, runtime.NumCPU()/2)}
 }
 
 // RegisterFlags adds the command's flags to fs.
@@ -58,6 +61,7 @@ func (c *Command) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.HTMLFile, "html", c.HTMLFile, "also write the HTML report to this file")
 	fs.BoolVar(&c.Quiet, "q", c.Quiet, "no progress line")
 	fs.StringVar(&c.Profile, "cpuprofile", c.Profile, "write a CPU profile of the generator itself to this file")
+	fs.IntVar(&c.Procs, "procs", c.Procs, "CPUs the generator runs on at once (GOMAXPROCS); by default half the machine's, since the server under test shares it")
 	fs.StringVar(&c.ZEO.Addr, "zeo", c.ZEO.Addr, "ZEO mode: load this object store (host:port or socket path) instead of a URL")
 	fs.StringVar(&c.Storage, "storage", c.Storage, "ZEO mode: storage name")
 	fs.Float64Var(&c.ZEO.Loads, "loads", c.ZEO.Loads, "ZEO mode: fraction of operations that are loads (the rest commit one object)")
@@ -78,6 +82,10 @@ func (c *Command) Run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if c.Quiet {
 		progress = nil
 	}
+	if c.Procs < 1 || c.Procs > 1024 {
+		return fmt.Errorf("-procs %d: want 1…1024", c.Procs)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(c.Procs))
 	if c.Profile != "" {
 		f, err := os.Create(c.Profile)
 		if err != nil {
