@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,16 +92,22 @@ func percentileErrors(t *testing.T, tg *target, rate float64, delay time.Duratio
 // the open model charges the stall to every request scheduled during it,
 // as a user arriving then would have waited.
 func TestCoordinatedOmissionCorrection(t *testing.T) {
+	var mu sync.Mutex // the window is set between runs, read by handlers
 	var stallFrom, stallTo time.Time
 	tg := startTarget(t, func(ctx *fasthttp.RequestCtx) {
-		if now := time.Now(); now.After(stallFrom) && now.Before(stallTo) {
-			time.Sleep(time.Until(stallTo))
+		mu.Lock()
+		from, to := stallFrom, stallTo
+		mu.Unlock()
+		if now := time.Now(); now.After(from) && now.Before(to) {
+			time.Sleep(time.Until(to))
 		}
 	})
 	measure := func(o Options) *Result {
 		o.WarmUp, o.Duration = 0, 2*time.Second
+		mu.Lock()
 		stallFrom = time.Now().Add(800 * time.Millisecond)
 		stallTo = stallFrom.Add(400 * time.Millisecond)
+		mu.Unlock()
 		res, err := HTTP(context.Background(), one(tg.url("/")), o, nil)
 		if err != nil {
 			t.Fatal(err)

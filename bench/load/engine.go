@@ -103,6 +103,18 @@ func run(ctx context.Context, o Options, ops []operation, progress io.Writer) (*
 	if len(ops) != o.Connections {
 		panic("load: one operation per connection") // programmer error
 	}
+	return runWith(ctx, o, progress, func(ctx context.Context, e *engine) {
+		var wg sync.WaitGroup
+		for i, op := range ops {
+			wg.Go(func() { e.work(ctx, i, op) })
+		}
+		wg.Wait()
+	})
+}
+
+// runWith sets up the engine of one run, calls drive (which returns when
+// the run is over), and collects the result.
+func runWith(ctx context.Context, o Options, progress io.Writer, drive func(context.Context, *engine)) (*Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cpu0 := processCPU()
@@ -117,12 +129,8 @@ func run(ctx context.Context, o Options, ops []operation, progress io.Writer) (*
 	if o.Rate > 0 {
 		e.interval = time.Duration(float64(time.Second) / o.Rate)
 	}
-	var wg sync.WaitGroup
-	for i, op := range ops {
-		wg.Go(func() { e.work(ctx, i, op) })
-	}
 	stopProgress := e.showProgress(ctx, progress)
-	wg.Wait()
+	drive(ctx, e)
 	stopped := time.Now()
 	stopProgress()
 	res := e.result(stopped, processCPU()-cpu0)
@@ -181,24 +189,38 @@ func (e *engine) work(ctx context.Context, i int, op operation) {
 			}
 		} else {
 			begin = time.Now()
-			if !begin.Before(e.end) {
-				return
-			}
 		}
-		measured := !begin.Before(e.measureAt)
-		if measured && e.o.Requests > 0 && e.measured.Add(1) > e.o.Requests {
+		measured, ok := e.admit(begin)
+		if !ok {
 			return
 		}
 		out := op()
-		finish := time.Now()
-		if !measured {
-			continue
-		}
-		e.rec.record(i, begin, finish, out)
-		e.done.Add(1)
-		if out.Err != "" {
-			e.failed.Add(1)
-		}
+		e.finish(i, measured, begin, time.Now(), out)
+	}
+}
+
+// admit decides whether a request starting at begin is sent: not at or
+// past the end, and, when it is measured, within Options.Requests.
+func (e *engine) admit(begin time.Time) (measured, ok bool) {
+	if !begin.Before(e.end) {
+		return false, false
+	}
+	measured = !begin.Before(e.measureAt)
+	if measured && e.o.Requests > 0 && e.measured.Add(1) > e.o.Requests {
+		return false, false
+	}
+	return measured, true
+}
+
+// finish records a request's outcome for worker i, if it is measured.
+func (e *engine) finish(i int, measured bool, begin, end time.Time, out outcome) {
+	if !measured {
+		return
+	}
+	e.rec.record(i, begin, end, out)
+	e.done.Add(1)
+	if out.Err != "" {
+		e.failed.Add(1)
 	}
 }
 

@@ -78,6 +78,19 @@ func HTTP(ctx context.Context, sc Scenario, o Options, progress io.Writer) (*Res
 		bw.Flush() //nolint:errcheck // a bytes.Buffer does not fail
 		wires[k] = wireRequest{bytes: b.Bytes(), head: t.Header.IsHead(), close: t.ConnectionClose()}
 	}
+	if useEventLoop(o, hosts) {
+		family, sa, err := sockaddr(hosts[0].addr)
+		if err != nil {
+			return nil, err
+		}
+		res, err := runWith(ctx, o, progress, func(ctx context.Context, e *engine) {
+			e.driveLoops(ctx, family, sa, wires, cum, total, o.Seed)
+		})
+		if res != nil {
+			res.Target = describe(sc)
+		}
+		return res, err
+	}
 	workers := make([]*httpWorker, o.Connections)
 	ops := make([]operation, o.Connections)
 	for i := range ops {
