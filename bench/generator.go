@@ -195,7 +195,7 @@ func (r *GeneratorReport) Markdown() string {
 	}
 	fmt.Fprintf(&b, "\ncairn-bench / the faster wrk: req/s %s, CPU per request %s. Goal (performance.md: the generator's maximum rate ≥ wrk's): **%s**.\n\n",
 		fmtRatio(ratioRPS), fmtRatio(ratio(med(cairn, cpu), med(best, cpu))), verdict)
-	fmt.Fprintf(&b, "%s\n\nMachine: %s. Versions: %s.\n\nReproduce: `%s`\n", r.Method, r.Machine, r.Versions, r.Command)
+	b.WriteString(r.Method + "\n" + provenance(r.Machine, r.Versions, r.Command))
 	return b.String()
 }
 

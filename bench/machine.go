@@ -27,13 +27,8 @@ func ensureTools(ctx context.Context, progress io.Writer) error {
 	}
 	argv := []string{"apt-get", "install", "-y", "nginx-light", "wrk"}
 	fmt.Fprintf(progress, "%s missing from PATH; running: %s\n", strings.Join(missing, " and "), strings.Join(argv, " "))
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = progress, progress
-	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("bench: installing %s: %w", strings.Join(missing, ", "), err)
+	if err := runApt(ctx, argv, progress); err != nil {
+		return err
 	}
 	for _, t := range missing {
 		if _, err := exec.LookPath(t); err != nil {

@@ -58,11 +58,8 @@ func (r *PeerReport) Markdown() string {
 		b.WriteString("\n")
 	}
 	b.WriteString(r.Method + " ")
-	if !r.PeakPerRun {
-		b.WriteString("Peak RSS could not be reset between runs, so it is the peak since the server started. ")
-	}
-	b.WriteString("Noise between runs is up to ±12 % (performance.md); differences under 20 % are noise unless they repeat.\n")
-	fmt.Fprintf(&b, "\nMachine: %s. Versions: %s.\n\nReproduce: `%s`\n", r.Machine, r.Versions, r.Command)
+	b.WriteString(caveats(r.PeakPerRun))
+	b.WriteString(provenance(r.Machine, r.Versions, r.Command))
 	b.WriteString(r.runsTable())
 	return b.String()
 }

@@ -39,12 +39,9 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("\n" + r.verdict() + "\n\n")
 	b.WriteString(r.Method + " Ratios are cairn/nginx. ")
-	if !r.PeakPerRun {
-		b.WriteString("Peak RSS could not be reset between runs, so it is the peak since the server started. ")
-	}
-	b.WriteString("Noise between runs is up to ±12 % (performance.md); differences under 20 % are noise unless they repeat.\n\n")
+	b.WriteString(caveats(r.PeakPerRun) + "\n")
 	b.WriteString(r.loadTable())
-	fmt.Fprintf(&b, "\nMachine: %s. Versions: %s.\n\nReproduce: `%s`\n", r.Machine, r.Versions, r.Command)
+	b.WriteString(provenance(r.Machine, r.Versions, r.Command))
 	b.WriteString(r.runsTable())
 	return b.String()
 }
@@ -163,3 +160,18 @@ func replaceMarked(doc, start, end, content string) (out string, found bool, err
 
 // stamp is the date line of a report.
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// caveats is what every suite says after its method: whether peak RSS is
+// per run, and how large the noise is.
+func caveats(peakPerRun bool) string {
+	s := ""
+	if !peakPerRun {
+		s = "Peak RSS could not be reset between runs, so it is the peak since the server started. "
+	}
+	return s + "Noise between runs is up to ±12 % (performance.md); differences under 20 % are noise unless they repeat.\n"
+}
+
+// provenance names the machine and versions and how to run it again.
+func provenance(machine, versions, command string) string {
+	return fmt.Sprintf("\nMachine: %s. Versions: %s.\n\nReproduce: `%s`\n", machine, versions, command)
+}
