@@ -100,11 +100,16 @@ type logged struct {
 // original is returned, the request URI appended to uri.
 func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups []string, path, scheme string, start time.Time, uri []byte) logged {
 	peer := peerAddr(ctx)
-	real, fromTrusted := clientIP(ctx, peer, rt.cfg.trusted)
-	lg := logged{client: real, uri: append(uri, ctx.RequestURI()...)}
 	req := &ctx.Request
 	var hf hopFields
 	hf.scanRequest(&req.Header)
+	if isTrusted(peer, rt.cfg.trusted) {
+		// A trusted proxy's fields count in any spelling (HAProxy sends
+		// them in lower case), as one X-Forwarded-For chain.
+		hf.canonicalForwarding(&req.Header)
+	}
+	real, fromTrusted := clientIP(ctx, peer, rt.cfg.trusted)
+	lg := logged{client: real, uri: append(uri, ctx.RequestURI()...)}
 	if hf.namesOthers(&req.Header) || len(ctx.URI().Username()) > 0 {
 		// Removing the fields Connection names, or fasthttp turning the
 		// URI's user into Authorization, would change what is read from
@@ -272,6 +277,12 @@ func (hf *hopFields) canonicalForwarding(h *fasthttp.RequestHeader) {
 			h.Add(n, string(v))
 		}
 		h.DelBytes(k)
+	}
+	// Several X-Forwarded-For lines are one list (RFC 9110 §5.3).
+	if prior := h.PeekAll("X-Forwarded-For"); len(prior) > 1 {
+		v := string(bytes.Join(prior, []byte(", ")))
+		h.Del("X-Forwarded-For")
+		h.Set("X-Forwarded-For", v)
 	}
 }
 
@@ -441,13 +452,10 @@ func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
 func setForwarded(h *fasthttp.RequestHeader, hf *hopFields, peer, real netip.Addr, fromTrusted bool, scheme string) {
 	var buf [64]byte
 	addr := real.AppendTo(buf[:0])
-	if fromTrusted {
-		hf.canonicalForwarding(h)
+	if fromTrusted { // the fields are canonical already (canonicalForwarding)
 		p := peer.String()
-		if prior := h.PeekAll("X-Forwarded-For"); len(prior) > 0 {
-			v := string(bytes.Join(prior, []byte(", "))) + ", " + p
-			h.Del("X-Forwarded-For") // Set would replace only the first of several
-			h.Set("X-Forwarded-For", v)
+		if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
+			h.Set("X-Forwarded-For", string(prior)+", "+p)
 		} else {
 			h.Set("X-Forwarded-For", p)
 		}

@@ -326,3 +326,31 @@ func TestProxyMultipartBodyUnchanged(t *testing.T) {
 		t.Errorf("the upstream got %d body bytes; the client sent %d", e.Body, len(body))
 	}
 }
+
+// TestProxyTrustedProxyLowerCase: HAProxy writes its forwarding fields in
+// lower case; from a trusted proxy they still name the client.
+func TestProxyTrustedProxyLowerCase(t *testing.T) {
+	cfg := proxyConfig(startOrigin(t, "i1"))
+	cfg.TrustedProxies = []string{"127.0.0.0/8"}
+	fe := startFrontend(t, cfg)
+	addr := strings.TrimSuffix(strings.TrimPrefix(fe.url("/"), "http://"), "/")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "GET /echo HTTP/1.1\r\nHost: x\r\nx-forwarded-for: 203.0.113.7\r\nx-forwarded-proto: https\r\nConnection: close\r\n\r\n")
+	c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e echoed
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Headers["X-Real-Ip"] != "203.0.113.7" || e.Headers["X-Forwarded-For"] != "203.0.113.7, 127.0.0.1" || e.Headers["X-Forwarded-Proto"] != "https" {
+		t.Errorf("upstream saw %v", e.Headers)
+	}
+}
