@@ -49,6 +49,7 @@ type evConn struct {
 	head     int // length of the response head, once parsed
 	want     int // total bytes of the response; -1: read to the end, -2: chunked
 	chunkAt  int // chunked: where the next chunk-size line starts
+	chunked  int // chunked: the body bytes in the chunks so far
 	begin    time.Time
 	measured bool
 	resp     respHead
@@ -197,7 +198,7 @@ func (l *loop) next(c *evConn) {
 		if len(l.wires) > 1 {
 			k = sort.SearchInts(l.cum, c.rng.IntN(l.total)+1)
 		}
-		c.req, c.wrote, c.buf, c.head, c.want, c.chunkAt = &l.wires[k], 0, c.buf[:0], 0, 0, 0
+		c.req, c.wrote, c.buf, c.head, c.want, c.chunkAt, c.chunked = &l.wires[k], 0, c.buf[:0], 0, 0, 0, 0
 		c.begin, c.measured = begin, measured
 		if c.fd >= 0 {
 			c.state = evWriting
@@ -374,6 +375,7 @@ func (l *loop) chunksDone(c *evConn) bool {
 			return false
 		}
 		c.chunkAt += next
+		c.chunked += size
 	}
 }
 
@@ -409,7 +411,11 @@ func (l *loop) complete(c *evConn, closed bool) {
 	if c.want >= 0 {
 		total = c.want
 	}
-	l.e.finish(c.shard, c.measured, c.begin, time.Now(), outcome{Status: c.resp.status, Bytes: int64(total - c.head)})
+	body := total - c.head
+	if c.resp.chunked {
+		body = c.chunked // the payload, as fasthttp counts it, not the framing
+	}
+	l.e.finish(c.shard, c.measured, c.begin, time.Now(), outcome{Status: c.resp.status, Bytes: int64(body)})
 	if closed || c.want == -1 || c.req.close || c.resp.close || len(c.buf) > total {
 		l.closeConn(c) // extra bytes would belong to no request
 	}

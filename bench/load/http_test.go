@@ -3,7 +3,10 @@ package load
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -203,17 +206,21 @@ func TestErrorsByKind(t *testing.T) {
 		{"hangup", hangup, "connection closed", time.Second},
 		{"timeout", slow.url("/"), "timeout", 50 * time.Millisecond},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := quick()
-			o.Duration, o.Timeout = 300*time.Millisecond, tc.timeout
-			res, err := HTTP(context.Background(), one(tc.url), o, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Errors == 0 || res.ErrorKinds[tc.kind] != res.Errors {
-				t.Errorf("errors %d by kind %v, want all %q", res.Errors, res.ErrorKinds, tc.kind)
-			}
-		})
+		// The closed model runs on event loops, the open one on goroutine
+		// workers: both must name the errors alike.
+		for _, rate := range []float64{0, 200} {
+			t.Run(fmt.Sprintf("%s/rate=%g", tc.name, rate), func(t *testing.T) {
+				o := quick()
+				o.Duration, o.Timeout, o.Rate = 300*time.Millisecond, tc.timeout, rate
+				res, err := HTTP(context.Background(), one(tc.url), o, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Errors == 0 || res.ErrorKinds[tc.kind] != res.Errors {
+					t.Errorf("errors %d by kind %v, want all %q", res.Errors, res.ErrorKinds, tc.kind)
+				}
+			})
+		}
 	}
 	res, err := HTTP(context.Background(), one(failing.url("/")), quick(), nil)
 	if err != nil {
@@ -251,5 +258,54 @@ func TestOptionsRefused(t *testing.T) {
 		if _, err := HTTP(context.Background(), one("http://127.0.0.1:1/"), o, nil); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
+	}
+}
+
+// TestBodiesAreCounted: chunked, large, close-delimited and HEAD
+// responses end where they should on the event loops, and a TLS target
+// works through the goroutine workers.
+func TestBodiesAreCounted(t *testing.T) {
+	chunked := startTarget(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			for range 10 {
+				w.WriteString(strings.Repeat("c", 1000)) //nolint:errcheck
+				w.Flush()                                //nolint:errcheck
+			}
+		})
+	})
+	large := startTarget(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(make([]byte, 1<<20)) })
+	closing := "http://" + proctest.RawServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n')                                   //nolint:errcheck
+		c.Write([]byte("HTTP/1.0 200 OK\r\n\r\n" + strings.Repeat("z", 777))) //nolint:errcheck
+	}) + "/"
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 300)) })) //nolint:errcheck
+	defer tls.Close()
+	head := Request{URL: large.url("/"), Method: "HEAD"}
+	head.validate() //nolint:errcheck
+	for _, tc := range []struct {
+		name string
+		sc   Scenario
+		body int64
+	}{
+		{"chunked", one(chunked.url("/")), 10000},
+		{"large", one(large.url("/")), 1 << 20},
+		{"close-delimited", one(closing), 777},
+		{"head", Scenario{Requests: []Request{head}}, 0},
+		{"tls", one(tls.URL + "/"), 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := quick()
+			o.Duration, o.Insecure = 300*time.Millisecond, true
+			res, err := HTTP(context.Background(), tc.sc, o, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Requests == 0 || res.Errors != 0 || res.Statuses["200"] != res.Requests {
+				t.Fatalf("%d requests, errors %v, statuses %v", res.Requests, res.ErrorKinds, res.Statuses)
+			}
+			if res.BodyBytes != tc.body*res.Requests {
+				t.Errorf("%d body bytes for %d requests of %d", res.BodyBytes, res.Requests, tc.body)
+			}
+		})
 	}
 }
