@@ -72,7 +72,7 @@ type loop struct {
 	cum     []int
 	total   int
 	timeout time.Duration
-	conns   map[int]*evConn // by fd
+	conns   []*evConn // by fd; nil where none
 	active  int
 }
 
@@ -117,7 +117,7 @@ func (e *engine) driveLoops(ctx context.Context, family int, sa syscall.Sockaddr
 	done := make(chan struct{}, n)
 	for i := range n {
 		l := &loop{e: e, epfd: -1, sa: cloneSockaddr(sa), family: family, wires: wires, cum: cum, total: total,
-			timeout: e.o.Timeout, conns: map[int]*evConn{}}
+			timeout: e.o.Timeout}
 		go func() {
 			l.run(ctx, conns[i])
 			done <- struct{}{}
@@ -149,19 +149,29 @@ func (l *loop) run(ctx context.Context, conns []*evConn) {
 	for l.active > 0 {
 		if ctx.Err() != nil {
 			for _, c := range l.conns {
-				l.closeConn(c)
+				if c != nil {
+					l.closeConn(c)
+				}
 			}
 			return
 		}
-		n, err := syscall.EpollWait(l.epfd, events, int(loopTick/time.Millisecond))
-		if err != nil && err != syscall.EINTR {
-			return
+		// Under load events are nearly always waiting: take them without
+		// the runtime's system-call bookkeeping, and block (through it, so
+		// that the runtime can run other goroutines) only when none are.
+		n := epollPoll(l.epfd, events)
+		if n == 0 {
+			var err error
+			n, err = syscall.EpollWait(l.epfd, events, int(loopTick/time.Millisecond))
+			if err != nil && err != syscall.EINTR {
+				return
+			}
 		}
 		for _, ev := range events[:max(n, 0)] {
-			c := l.conns[int(ev.Fd)]
-			if c == nil {
+			fd := int(ev.Fd)
+			if fd >= len(l.conns) || l.conns[fd] == nil {
 				continue
 			}
+			c := l.conns[fd]
 			switch c.state {
 			case evConnecting:
 				l.connected(c)
@@ -174,7 +184,7 @@ func (l *loop) run(ctx context.Context, conns []*evConn) {
 		if now := time.Now(); now.Sub(lastCheck) >= loopTick {
 			lastCheck = now
 			for _, c := range l.conns {
-				if c.state != 0 && now.Sub(c.begin) > l.timeout {
+				if c != nil && c.state != 0 && now.Sub(c.begin) > l.timeout {
 					l.fail(c, "timeout")
 				}
 			}
@@ -227,6 +237,9 @@ func (l *loop) connect(c *evConn) string {
 		return connectErrorKind(err)
 	}
 	c.fd, c.state = fd, evConnecting
+	for fd >= len(l.conns) {
+		l.conns = append(l.conns, nil)
+	}
 	l.conns[fd] = c
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT, Fd: int32(fd)}
 	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -433,7 +446,7 @@ func (l *loop) fail(c *evConn, kind string) {
 
 func (l *loop) closeConn(c *evConn) {
 	if c.fd >= 0 {
-		delete(l.conns, c.fd)
+		l.conns[c.fd] = nil
 		syscall.Close(c.fd) // also leaves the epoll set
 		c.fd = -1
 	}
@@ -452,4 +465,14 @@ func rawIO(trap uintptr, fd int, p []byte) (int, syscall.Errno) {
 			return int(r), errno
 		}
 	}
+}
+
+// epollPoll takes the events that are ready without waiting (epoll_pwait
+// with a zero timeout, as a raw system call: it cannot block).
+func epollPoll(epfd int, events []syscall.EpollEvent) int {
+	r, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0
+	}
+	return int(r)
 }
