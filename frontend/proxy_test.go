@@ -24,6 +24,17 @@ type echoed struct {
 	Body    int               `json:"body_bytes"`
 }
 
+// echoFrom decodes the origin's /echo answer from resp and closes it.
+func echoFrom(t *testing.T, resp *http.Response) echoed {
+	t.Helper()
+	defer resp.Body.Close()
+	var e echoed
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 func decodeEcho(t *testing.T, body string) echoed {
 	t.Helper()
 	var e echoed
@@ -317,11 +328,7 @@ func TestProxyMultipartBodyUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var e echoed
-	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
-		t.Fatal(err)
-	}
+	e := echoFrom(t, resp)
 	if e.Body != len(body) {
 		t.Errorf("the upstream got %d body bytes; the client sent %d", e.Body, len(body))
 	}
@@ -345,11 +352,7 @@ func TestProxyTrustedProxyLowerCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var e echoed
-	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
-		t.Fatal(err)
-	}
+	e := echoFrom(t, resp)
 	if e.Headers["X-Real-Ip"] != "203.0.113.7" || e.Headers["X-Forwarded-For"] != "203.0.113.7, 127.0.0.1" || e.Headers["X-Forwarded-Proto"] != "https" {
 		t.Errorf("upstream saw %v", e.Headers)
 	}
