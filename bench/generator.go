@@ -108,8 +108,11 @@ func CompareGenerators(ctx context.Context, o GeneratorOptions, progress io.Writ
 	}
 	addr := loopback(ports[0])
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(trivialNginx(dir, addr)), 0o644); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "nginx-tmp"), 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := writeTemplate(conf, trivialNginx, struct{ Dir, Listen string }{dir, addr}); err != nil {
+		return nil, err
 	}
 	var all children
 	defer func() { all.stopAll() }() // all as it is at the end, not now
@@ -200,25 +203,17 @@ func (r *GeneratorReport) Markdown() string {
 }
 
 // trivialNginx is the target's configuration: one worker answering every
-// request with a fixed body.
-func trivialNginx(dir, addr string) string {
-	return fmt.Sprintf(`daemon off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/nginx-error.log warn;
-events { worker_connections 4096; }
+// request with a fixed body, no access log.
+var trivialNginx = nginxTemplate("trivial", `# Written by cairn-bench generator.
+{{template "process" .}}worker_processes 1;
+
 http {
     access_log off;
-    client_body_temp_path %[1]s/tmp-body;
-    proxy_temp_path %[1]s/tmp-proxy;
-    fastcgi_temp_path %[1]s/tmp-fastcgi;
-    uwsgi_temp_path %[1]s/tmp-uwsgi;
-    scgi_temp_path %[1]s/tmp-scgi;
+{{template "temps" .}}
     server {
-        listen %[2]s;
+        listen {{.Listen}};
         keepalive_requests 1000000;
         location / { return 200 "ok\n"; }
     }
 }
-`, dir, addr)
-}
+`)

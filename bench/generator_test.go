@@ -29,7 +29,11 @@ func TestGeneratorReportVerdict(t *testing.T) {
 }
 
 func TestTrivialNginxConfigParses(t *testing.T) {
-	conf := trivialNginx("/tmp/x", "127.0.0.1:1")
+	var b strings.Builder
+	if err := trivialNginx.Execute(&b, struct{ Dir, Listen string }{"/tmp/x", "127.0.0.1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	conf := b.String()
 	for _, want := range []string{"daemon off;", "listen 127.0.0.1:1;", `return 200 "ok\n";`, "access_log off;"} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("config lacks %q", want)

@@ -239,17 +239,9 @@ backend zope
 // Accept-Encoding to the backend (a compressed body cannot be transformed).
 // Keep-alive to the origin and the buffered access log are as in the
 // frontend suite's nginx.
-var transformConf = template.Must(template.New("transform").Parse(`# Written by cairn-bench compare -tiers transform.
+var transformConf = nginxTemplate("transform", `# Written by cairn-bench compare -tiers transform.
 load_module {{.XSLTModule}};
-daemon off;
-master_process on;
-worker_processes 2;
-pid {{.Dir}}/nginx.pid;
-error_log {{.Dir}}/nginx-error.log warn;
-
-events {
-    worker_connections 4096;
-}
+{{template "process" .}}worker_processes 2;
 
 http {
     types {
@@ -260,12 +252,7 @@ http {
     keepalive_requests 1000000;
     server_tokens off;
 
-    client_body_temp_path {{.Dir}}/nginx-tmp/client_body;
-    proxy_temp_path {{.Dir}}/nginx-tmp/proxy;
-    fastcgi_temp_path {{.Dir}}/nginx-tmp/fastcgi;
-    uwsgi_temp_path {{.Dir}}/nginx-tmp/uwsgi;
-    scgi_temp_path {{.Dir}}/nginx-tmp/scgi;
-
+{{template "temps" .}}
     access_log {{.Dir}}/nginx-access.log combined buffer=64k flush=1s;
 
     upstream origin {
@@ -296,7 +283,7 @@ http {
         }
     }
 }
-`))
+`)
 
 // haproxyMaxConn is the seed's global maxconn, 24000, or less where the
 // process may not open the two descriptors per connection (plus some) that

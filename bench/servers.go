@@ -19,6 +19,30 @@ type site struct {
 	ZopeSite   string // VirtualHostMonster site id
 }
 
+// nginxCommon is what every nginx the suites start shares, as named
+// templates: "process" (a foreground master, its pid and error log in the
+// work folder) and "temps" (nginx's temporary files in the work folder's
+// nginx-tmp, which the caller creates).
+var nginxCommon = template.Must(template.New("common").Parse(`{{define "process"}}daemon off;
+master_process on;
+pid {{.Dir}}/nginx.pid;
+error_log {{.Dir}}/nginx-error.log warn;
+
+events {
+    worker_connections 4096;
+}
+{{end}}{{define "temps"}}    client_body_temp_path {{.Dir}}/nginx-tmp/client_body;
+    proxy_temp_path {{.Dir}}/nginx-tmp/proxy;
+    fastcgi_temp_path {{.Dir}}/nginx-tmp/fastcgi;
+    uwsgi_temp_path {{.Dir}}/nginx-tmp/uwsgi;
+    scgi_temp_path {{.Dir}}/nginx-tmp/scgi;
+{{end}}`))
+
+// nginxTemplate is an nginx configuration that may use nginxCommon's parts.
+func nginxTemplate(name, text string) *template.Template {
+	return template.Must(template.Must(nginxCommon.Clone()).New(name).Parse(text))
+}
+
 // nginxConf mirrors the seed's nginx-vhost.conf.in (location / with the
 // VHM rewrite and the forwarding headers) with a keep-alive upstream pool,
 // and Debian's nginx.conf defaults (sendfile, tcp_nopush, gzip on for the
@@ -29,16 +53,8 @@ type site struct {
 //     nginx's default (1000) would add reconnects to its side only;
 //   - access_log buffer=64k flush=1s: cairn buffers its log 64 KiB and
 //     flushes every second.
-var nginxConf = template.Must(template.New("nginx").Parse(`# Written by cairn-bench compare.
-daemon off;
-master_process on;
-worker_processes 2;
-pid {{.Dir}}/nginx.pid;
-error_log {{.Dir}}/nginx-error.log warn;
-
-events {
-    worker_connections 4096;
-}
+var nginxConf = nginxTemplate("nginx", `# Written by cairn-bench compare.
+{{template "process" .}}worker_processes 2;
 
 http {
     types {
@@ -54,12 +70,7 @@ http {
     gzip on;
     gzip_types text/plain text/css text/xml text/javascript application/javascript application/json application/xml image/svg+xml;
 
-    client_body_temp_path {{.Dir}}/nginx-tmp/client_body;
-    proxy_temp_path {{.Dir}}/nginx-tmp/proxy;
-    fastcgi_temp_path {{.Dir}}/nginx-tmp/fastcgi;
-    uwsgi_temp_path {{.Dir}}/nginx-tmp/uwsgi;
-    scgi_temp_path {{.Dir}}/nginx-tmp/scgi;
-
+{{template "temps" .}}
     access_log {{.Dir}}/nginx-access.log combined buffer=64k flush=1s;
 
     upstream origin {
@@ -90,7 +101,7 @@ http {
         }
     }
 }
-`))
+`)
 
 // cairnConf is the same site as a [frontend] section (frontend/config.go).
 // X-Forwarded-For: cairn trusts no proxy by default, so it sends the peer

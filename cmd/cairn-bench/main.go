@@ -11,23 +11,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/cairnstack/cairn/bench"
 	"github.com/cairnstack/cairn/bench/load"
 	"github.com/cairnstack/cairn/internal/daemon"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "cairn-bench:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("cairn-bench", run) }
 
 const usage = "usage: cairn-bench load [flags] URL | cairn-bench load -scenario FILE | cairn-bench load -zeo ADDR | cairn-bench compare [flags] | cairn-bench generator [flags] | cairn-bench zeo [flags] | cairn-bench origin [flags] | cairn-bench -version"
 

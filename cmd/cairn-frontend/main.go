@@ -3,25 +3,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/cairnstack/cairn/frontend"
 	"github.com/cairnstack/cairn/internal/daemon"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "cairn-frontend:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("cairn-frontend", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return daemon.Program[*frontend.Config]{

@@ -5,25 +5,14 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/cairnstack/cairn/internal/daemon"
 	"github.com/cairnstack/cairn/objectstore"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "cairn-objectstore:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main("cairn-objectstore", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return daemon.Program[*objectstore.Config]{

@@ -67,6 +67,19 @@ type Program[C Config] struct {
 	Start func(env Env, cfg C) (Service[C], error)
 }
 
+// Main is every Cairn binary's main: run gets the command line and a
+// context cancelled on SIGINT or SIGTERM; an error (other than -h's) is
+// printed as "name: error" and exits 1.
+func Main(name string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
+
 // Version is the module version stamped by the Go toolchain, or "devel".
 func Version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

@@ -1,24 +1,15 @@
 """Named storages: stock ClientStorage clients register with storage "1"
 and with storage "catalog" of one cairn-objectstore at $ZEO_ADDR, and
 each sees only its own storage's objects."""
-import os
-import sys
 
 import ZODB
 from ZEO.ClientStorage import ClientStorage
 
-host, _, port = os.environ["ZEO_ADDR"].rpartition(":")
-addr = (host, int(port))
-passed = failed = 0
+from checks import Tally, zeo_addr
 
-
-def check(name, ok):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", name)
+addr = zeo_addr()
+tally = Tally("named")
+check = tally.check
 
 
 def open_db(storage):
@@ -42,5 +33,4 @@ with catalog.transaction() as conn:
     check("catalog root", conn.root()["where"] == "catalog")
 main.close()
 catalog.close()
-print("named: %d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+tally.exit()

@@ -1,6 +1,5 @@
 """Smoke test: a stock ZODB client commits, reopens, reads back and
 resolves a BTrees.Length conflict through cairn-objectstore at $ZEO_ADDR."""
-import os
 import sys
 
 import transaction
@@ -9,8 +8,9 @@ from BTrees.Length import Length
 from persistent.mapping import PersistentMapping
 from ZEO.ClientStorage import ClientStorage
 
-host, _, port = os.environ["ZEO_ADDR"].rpartition(":")
-addr = (host, int(port))
+from checks import zeo_addr
+
+addr = zeo_addr()
 
 
 def open_db():

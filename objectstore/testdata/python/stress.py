@@ -5,7 +5,6 @@ conflicts on the client, then the totals are checked.
 Usage: python stress.py [processes] [transactions per process]
 """
 import multiprocessing
-import os
 import sys
 
 import transaction
@@ -15,8 +14,9 @@ from BTrees.OOBTree import OOBTree
 from ZEO.ClientStorage import ClientStorage
 from ZODB.POSException import ConflictError
 
-host, _, port = os.environ["ZEO_ADDR"].rpartition(":")
-ADDR = (host, int(port))
+from checks import zeo_addr
+
+ADDR = zeo_addr()
 
 
 def worker(n, count, out):

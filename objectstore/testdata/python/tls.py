@@ -4,25 +4,17 @@ through cairn-objectstore at $ZEO_ADDR; a client without TLS is turned
 away."""
 import os
 import ssl
-import sys
 
 import ZODB
 from persistent.mapping import PersistentMapping
 from ZEO.ClientStorage import ClientStorage
 from ZEO.Exceptions import ClientDisconnected
 
-host, _, port = os.environ["ZEO_ADDR"].rpartition(":")
-addr = (host, int(port))
-passed = failed = 0
+from checks import Tally, zeo_addr
 
-
-def check(name, ok):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", name)
+addr = zeo_addr()
+tally = Tally("tls")
+check = tally.check
 
 
 ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=os.environ["TLS_CA"])
@@ -48,5 +40,4 @@ try:
     check("plain client refused", False)
 except ClientDisconnected:
     check("plain client refused", True)
-print("tls: %d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+tally.exit()
