@@ -103,13 +103,16 @@ func run(ctx context.Context, o Options, ops []operation, progress io.Writer) (*
 	if len(ops) != o.Connections {
 		panic("load: one operation per connection") // programmer error
 	}
-	return runWith(ctx, o, progress, func(ctx context.Context, e *engine) {
-		var wg sync.WaitGroup
-		for i, op := range ops {
-			wg.Go(func() { e.work(ctx, i, op) })
-		}
-		wg.Wait()
-	})
+	return runWith(ctx, o, progress, func(ctx context.Context, e *engine) { e.workAll(ctx, ops) })
+}
+
+// workAll runs one worker goroutine per op until the run is over.
+func (e *engine) workAll(ctx context.Context, ops []operation) {
+	var wg sync.WaitGroup
+	for i, op := range ops {
+		wg.Go(func() { e.work(ctx, i, op) })
+	}
+	wg.Wait()
 }
 
 // runWith sets up the engine of one run, calls drive (which returns when

@@ -78,38 +78,34 @@ func HTTP(ctx context.Context, sc Scenario, o Options, progress io.Writer) (*Res
 		bw.Flush() //nolint:errcheck // a bytes.Buffer does not fail
 		wires[k] = wireRequest{bytes: b.Bytes(), head: t.Header.IsHead(), close: t.ConnectionClose()}
 	}
+	var drive func(context.Context, *engine)
 	if useEventLoop(o, hosts) {
 		family, sa, err := sockaddr(hosts[0].addr)
 		if err != nil {
 			return nil, err
 		}
-		res, err := runWith(ctx, o, progress, func(ctx context.Context, e *engine) {
-			e.driveLoops(ctx, family, sa, wires, cum, total, o.Seed)
-		})
-		if res != nil {
-			res.Target = describe(sc)
-		}
-		return res, err
-	}
-	workers := make([]*httpWorker, o.Connections)
-	ops := make([]operation, o.Connections)
-	for i := range ops {
-		w := &httpWorker{targets: targets, cum: cum, total: total, timeout: o.Timeout,
-			rng: rand.New(rand.NewPCG(o.Seed, uint64(i)))}
-		for _, h := range hosts {
-			w.conns = append(w.conns, &hostConn{host: h})
-		}
-		w.reqs = wires
-		workers[i], ops[i] = w, w.do
-	}
-	defer func() {
-		for _, w := range workers {
-			for _, c := range w.conns {
-				c.close()
+		drive = func(ctx context.Context, e *engine) { e.driveLoops(ctx, family, sa, wires, cum, total, o.Seed) }
+	} else {
+		workers := make([]*httpWorker, o.Connections)
+		ops := make([]operation, o.Connections)
+		for i := range ops {
+			w := &httpWorker{reqs: wires, targets: targets, cum: cum, total: total, timeout: o.Timeout,
+				rng: rand.New(rand.NewPCG(o.Seed, uint64(i)))}
+			for _, h := range hosts {
+				w.conns = append(w.conns, &hostConn{host: h})
 			}
+			workers[i], ops[i] = w, w.do
 		}
-	}()
-	res, err := run(ctx, o, ops, progress)
+		defer func() {
+			for _, w := range workers {
+				for _, c := range w.conns {
+					c.close()
+				}
+			}
+		}()
+		drive = func(ctx context.Context, e *engine) { e.workAll(ctx, ops) }
+	}
+	res, err := runWith(ctx, o, progress, drive)
 	if res != nil {
 		res.Target = describe(sc)
 	}

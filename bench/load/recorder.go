@@ -51,24 +51,34 @@ func newRecorder(at time.Time, d time.Duration, nShards int) *recorder {
 	}
 	r := &recorder{at: at, step: step, shards: make([]shard, nShards)}
 	for i := range r.shards {
-		r.shards[i] = shard{
-			hist:     hdrhistogram.New(1, maxLatency, totalDigits),
-			statuses: map[int]int64{},
-			errors:   map[string]int64{},
-			points:   map[int]*point{},
-		}
+		r.shards[i].init()
 	}
 	return r
 }
 
+func (s *shard) init() {
+	s.hist = hdrhistogram.New(1, maxLatency, totalDigits)
+	s.statuses, s.errors, s.points = map[int]int64{}, map[string]int64{}, map[int]*point{}
+}
+
+// point returns the time series point idx, made on first use.
+func (s *shard) point(idx int) *point {
+	p := s.points[idx]
+	if p == nil {
+		p = &point{hist: hdrhistogram.New(1, maxLatency, seriesDigits)}
+		s.points[idx] = p
+	}
+	return p
+}
+
 // record files one measured request for the worker using shard i.
 func (r *recorder) record(i int, begin, finish time.Time, out outcome) {
-	lat := int64(finish.Sub(begin))
+	lat := min(max(int64(finish.Sub(begin)), 1), maxLatency)
 	idx := int(finish.Sub(r.at) / r.step)
 	s := &r.shards[i%len(r.shards)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.hist.RecordValue(min(max(lat, 1), maxLatency)) //nolint:errcheck // clamped into range
+	s.hist.RecordValue(lat) //nolint:errcheck // clamped into range
 	if out.Status != 0 {
 		s.statuses[out.Status]++
 	}
@@ -76,34 +86,18 @@ func (r *recorder) record(i int, begin, finish time.Time, out outcome) {
 		s.errors[out.Err]++
 	}
 	s.bytes += out.Bytes
-	p := s.points[idx]
-	if p == nil {
-		p = &point{hist: hdrhistogram.New(1, maxLatency, seriesDigits)}
-		s.points[idx] = p
-	}
+	p := s.point(idx)
 	p.requests++
 	if out.Err != "" {
 		p.errors++
 	}
-	p.hist.RecordValue(min(max(lat, 1), maxLatency)) //nolint:errcheck // clamped into range
+	p.hist.RecordValue(lat) //nolint:errcheck // clamped into range
 }
 
-// merged is every shard's data added up; call it after the workers stopped.
-type merged struct {
-	hist     *hdrhistogram.Histogram
-	statuses map[int]int64
-	errors   map[string]int64
-	bytes    int64
-	points   map[int]*point
-}
-
-func (r *recorder) merge() merged {
-	m := merged{
-		hist:     hdrhistogram.New(1, maxLatency, totalDigits),
-		statuses: map[int]int64{},
-		errors:   map[string]int64{},
-		points:   map[int]*point{},
-	}
+// merge adds every shard up into one; call it after the workers stopped.
+func (r *recorder) merge() *shard {
+	m := new(shard)
+	m.init()
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
@@ -116,11 +110,7 @@ func (r *recorder) merge() merged {
 		}
 		m.bytes += s.bytes
 		for idx, p := range s.points {
-			q := m.points[idx]
-			if q == nil {
-				q = &point{hist: hdrhistogram.New(1, maxLatency, seriesDigits)}
-				m.points[idx] = q
-			}
+			q := m.point(idx)
 			q.requests += p.requests
 			q.errors += p.errors
 			q.hist.Merge(p.hist)
