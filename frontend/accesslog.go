@@ -54,7 +54,7 @@ const clfTime = "02/Jan/2006:15:04:05 -0700"
 
 // log writes the line of one request; uri is its request URI as received
 // (proxying may have rewritten the request in place).
-func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, now time.Time) {
+func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, sent int, now time.Time) {
 	l.mu.Lock()
 	b := l.buf[:0]
 	b = remote.AppendTo(b)
@@ -75,7 +75,7 @@ func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte,
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(max(ctx.Response.Header.ContentLength(), 0)), 10)
+	b = strconv.AppendInt(b, int64(sent), 10)
 	b = append(b, " \""...)
 	b = appendEscapedOrDash(b, ctx.Referer())
 	b = append(b, "\" \""...)

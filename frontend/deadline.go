@@ -15,8 +15,10 @@ import (
 // upstream that hangs is cut off up to slack after its timeout, never
 // before.
 //
-// Upstream connections only: fasthttp's server writes a response with one
-// writev, and sends files with sendfile, only to a *net.TCPConn.
+// Upstream connections only: on a client connection fasthttp's server
+// alternates each request between the idle timeout (waiting for the next
+// request) and the read timeout (reading it), so a deadline that is kept
+// would have to be late by their difference.
 //
 // Like the net.Conn it wraps for fasthttp, a coarseConn is used by one
 // goroutine at a time.

@@ -99,6 +99,7 @@ func (f *Frontend) Serve(ctx context.Context, lns []net.Listener) error {
 	servers := make([]*fasthttp.Server, len(lns))
 	for i := range lns {
 		servers[i] = f.newServer(i)
+		lns[i] = sockListener{lns[i]}
 		if f.listeners[i].TLS() {
 			lns[i] = tls.NewListener(lns[i], f.certs[i].tlsConfig())
 		}
@@ -183,6 +184,7 @@ func (f *Frontend) newServer(i int) *fasthttp.Server {
 		ErrorHandler:                  f.requestError,
 		Name:                          "cairn",
 		ReadBufferSize:                int(cfg.MaxHeaderSize),
+		WriteBufferSize:               writeBufferSize,
 		MaxRequestBodySize:            int(cfg.MaxBodySize),
 		ReadTimeout:                   cfg.ReadTimeout.D(),
 		WriteTimeout:                  cfg.WriteTimeout.D(),
@@ -278,6 +280,21 @@ func (f *Frontend) errorPage(ctx *fasthttp.RequestCtx, rt *router, status int) {
 	ctx.Error(fasthttp.StatusMessage(status)+"\n", status)
 }
 
+// bodyBytes is the size of the body resp will send, as nginx's
+// $body_bytes_sent counts it (headers excluded). Only a proxied or streamed
+// body has its length in the header yet: fasthttp sets Content-Length from
+// an in-memory body (a cached static file, an error page) when it writes
+// the response, after the handler has returned.
+func bodyBytes(resp *fasthttp.Response) int {
+	switch {
+	case resp.SkipBody:
+		return 0
+	case resp.IsBodyStream():
+		return max(resp.Header.ContentLength(), 0)
+	}
+	return len(resp.Body())
+}
+
 // finish counts the request and writes its access log line.
 func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg logged) {
 	status := ctx.Response.StatusCode()
@@ -287,8 +304,9 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 		f.m.unroutedRequests(classIndex(status)).Inc()
 	}
 	f.m.bytesIn.Add(float64(len(ctx.Request.Header.RawHeaders()) + len(ctx.Request.Body())))
-	if n := ctx.Response.Header.ContentLength(); n > 0 && !ctx.Response.SkipBody {
-		f.m.bytesOut.Add(float64(n))
+	sent := bodyBytes(&ctx.Response)
+	if sent > 0 {
+		f.m.bytesOut.Add(float64(sent))
 	}
 	if al := f.access.Load(); al != nil {
 		if !lg.client.IsValid() {
@@ -297,7 +315,7 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 		if lg.uri == nil {
 			lg.uri = ctx.RequestURI()
 		}
-		al.log(ctx, lg.client, lg.uri, now)
+		al.log(ctx, lg.client, lg.uri, sent, now)
 	}
 }
 

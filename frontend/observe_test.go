@@ -249,3 +249,35 @@ func TestReloadRoutesAndRefusals(t *testing.T) {
 		t.Errorf("after reload: %q", body)
 	}
 }
+
+// TestAccessLogBodyBytes checks $body_bytes_sent for bodies that are not a
+// proxied response: a static file from memory and streamed from disk, an
+// error page, and a HEAD request (no body).
+func TestAccessLogBodyBytes(t *testing.T) {
+	root, _ := staticSite(t)
+	for _, cached := range []bool{true, false} {
+		logPath := filepath.Join(t.TempDir(), "access.log")
+		cfg := staticConfig(root, cached)
+		cfg.AccessLog = logPath
+		fe := startFrontend(t, cfg)
+		for _, req := range []string{"GET /static/logo.png", "HEAD /static/logo.png", "GET /static/missing.png", "GET /static/hello.txt"} {
+			raw(t, fe.addr[0], req+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		}
+		if err := fe.f.ReopenLogs(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Fields(line)
+			got = append(got, f[5]+" "+f[8]+" "+f[9])
+		}
+		want := []string{`"GET 200 4000`, `"HEAD 200 0`, `"GET 404 ` + "10", `"GET 200 13`}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("cached=%v: method, status, bytes = %q; want %q", cached, got, want)
+		}
+	}
+}
