@@ -10,7 +10,7 @@ import (
 	"github.com/cairnstack/cairn/internal/daemon"
 )
 
-func main() { daemon.Main("cairn-frontend", run) }
+func main() { daemon.ServerMain("cairn-frontend", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return daemon.Program[*frontend.Config]{

@@ -12,7 +12,7 @@ import (
 	"github.com/cairnstack/cairn/objectstore"
 )
 
-func main() { daemon.Main("cairn-objectstore", run) }
+func main() { daemon.ServerMain("cairn-objectstore", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return daemon.Program[*objectstore.Config]{
