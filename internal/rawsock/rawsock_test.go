@@ -1,0 +1,144 @@
+package rawsock_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairnstack/cairn/internal/rawsock"
+)
+
+// pair is a connected Socket (over c) and the plain connection at the
+// other end, over TCP or a Unix socket.
+func pair(t *testing.T, network string) (*rawsock.Socket, net.Conn, net.Conn) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s")
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial(network, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	s, err := rawsock.New(c.(syscall.Conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); peer.Close() })
+	return s, c, peer
+}
+
+// TestWriteBackpressure writes far more than the socket buffers hold to a
+// peer that reads slowly: every byte arrives, in order.
+func TestWriteBackpressure(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		s, _, peer := pair(t, network)
+		want := make([]byte, 16<<20)
+		for i := range want {
+			want[i] = byte(i * 7)
+		}
+		got := make(chan []byte)
+		go func() {
+			var b bytes.Buffer
+			buf := make([]byte, 4096)
+			for b.Len() < len(want) {
+				n, err := peer.Read(buf)
+				b.Write(buf[:n])
+				if err != nil {
+					break
+				}
+				if b.Len() < 1<<20 {
+					time.Sleep(time.Millisecond) // slow at first: the writer must wait
+				}
+			}
+			got <- b.Bytes()
+		}()
+		n, err := s.Write(want)
+		if err != nil || n != len(want) {
+			t.Fatalf("%s: Write = %d, %v; want %d, nil", network, n, err, len(want))
+		}
+		if !bytes.Equal(<-got, want) {
+			t.Fatalf("%s: the peer read different bytes", network)
+		}
+	}
+}
+
+// TestTryWriteNeverWaits fills the socket with TryWrite: it returns short,
+// without an error, when the kernel takes no more.
+func TestTryWriteNeverWaits(t *testing.T) {
+	s, _, peer := pair(t, "tcp")
+	big := make([]byte, 64<<20)
+	n, err := s.TryWrite(big)
+	if err != nil || n == 0 || n >= len(big) {
+		t.Fatalf("TryWrite of 64 MiB to a peer that does not read = %d, %v; want a short write", n, err)
+	}
+	go io.Copy(io.Discard, peer)
+	if m, err := s.Write(big[n:]); err != nil || m != len(big)-n {
+		t.Fatalf("Write of the rest = %d, %v", m, err)
+	}
+}
+
+func TestReadDeadlineAndEOF(t *testing.T) {
+	s, c, peer := pair(t, "tcp")
+	buf := make([]byte, 64)
+	if err := c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past the deadline: %v; want a deadline error", err)
+	}
+	if err := c.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond) // the read waits for it
+		peer.Write([]byte("hello"))
+		peer.Close()
+	}()
+	b, err := io.ReadAll(s)
+	if err != nil || string(b) != "hello" {
+		t.Fatalf("ReadAll = %q, %v; want hello then EOF", b, err)
+	}
+}
+
+func TestCloseWakesRead(t *testing.T) {
+	s, c, _ := pair(t, "tcp")
+	done := make(chan error)
+	go func() {
+		_, err := s.Read(make([]byte, 8))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	c.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read on a closed conn: %v; want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read did not return after Close")
+	}
+	if _, err := s.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Write on a closed conn: %v; want net.ErrClosed", err)
+	}
+}
