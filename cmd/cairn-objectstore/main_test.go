@@ -126,6 +126,14 @@ func TestPythonBlobs(t *testing.T) {
 	conformance(t, "blobs")
 }
 
+// TestPythonMoreGeneric runs the rest of ZEO's generic client test classes
+// that apply to a server other than ZEO's own:
+// ClientConflictResolutionTests, FileStorageLoadDelayedTests,
+// FileStorageClientHexTests and DemoStorageTests.
+func TestPythonMoreGeneric(t *testing.T) {
+	conformance(t, "more")
+}
+
 func conformance(t *testing.T, suites ...string) {
 	t.Helper()
 	conformanceWith(t, nil, suites...)

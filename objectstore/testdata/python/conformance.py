@@ -49,6 +49,11 @@ SUITES = {
     "full": [testZEO.FileStorageTests],
     "recovery": [testZEO.FileStorageRecoveryTests],
     "blobs": [testZEO.BlobAdaptedFileStorageTests, testZEO.BlobWritableCacheTests],
+    # The rest of ZEO's generic client test classes that apply to a server
+    # other than ZEO's own: client-side conflict resolution, loads answered
+    # late, a client-side storage wrapper, a DemoStorage over the client.
+    "more": [testZEO.ClientConflictResolutionTests, testZEO.FileStorageLoadDelayedTests,
+             testZEO.FileStorageClientHexTests, testZEO.DemoStorageTests],
 }
 
 
