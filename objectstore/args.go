@@ -52,6 +52,26 @@ func argTIDOrNone(args zeo.Tuple, i int) (TID, bool, error) {
 	return t, true, err
 }
 
+// truthy is Python's truth value of a decoded argument: ClientStorage sends
+// register's read_only flag as its caller gave it, often 1 rather than
+// True.
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case zeo.None:
+		return false
+	case []byte:
+		return len(x) > 0
+	case string:
+		return len(x) > 0
+	}
+	if n, ok := zeo.AsInt64(v); ok {
+		return n != 0
+	}
+	return true
+}
+
 // asBytes accepts bytes, and str as old clients send it.
 func asBytes(v any) ([]byte, bool) {
 	switch x := v.(type) {

@@ -74,7 +74,7 @@ func (c *conn) register(id any, args zeo.Tuple) (any, error) {
 			return nil, argErrorf("register: storage name must be a str")
 		}
 	}
-	readOnly, _ := arg(args, 1).(bool)
+	readOnly := truthy(arg(args, 1))
 	st := c.srv.storage(name)
 	if st == nil {
 		return nil, zeo.NewException(zeo.ClassValueError, "unknown storage: "+name)

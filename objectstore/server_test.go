@@ -379,6 +379,16 @@ func TestReadOnlyAndUnknownStorage(t *testing.T) {
 	if !c.closed() {
 		t.Error("tpc_begin on a read-only connection leaves it open")
 	}
+	// ClientStorage sends read_only as its caller gave it: 1 is true, as
+	// in Python, and 0 is false.
+	ro := dial(t, addr)
+	ro.must("register", "1", int64(1))
+	if _, e := ro.call("new_oids"); e == nil || e.Class != zeo.ClassReadOnlyError {
+		t.Errorf("new_oids after register(read_only=1) = %v; want ReadOnlyError", e)
+	}
+	rw := dial(t, addr)
+	rw.must("register", "1", int64(0))
+	rw.must("new_oids")
 }
 
 func TestStatusRequest(t *testing.T) {

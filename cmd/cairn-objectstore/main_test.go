@@ -134,6 +134,13 @@ func TestPythonMoreGeneric(t *testing.T) {
 	conformance(t, "more")
 }
 
+// TestPythonConnection runs ZEO's connection tests: servers stopped and
+// restarted under connected clients, cache verification on reconnect,
+// read-only servers and read-only fallback, transaction timeouts.
+func TestPythonConnection(t *testing.T) {
+	conformance(t, "connection")
+}
+
 func conformance(t *testing.T, suites ...string) {
 	t.Helper()
 	conformanceWith(t, nil, suites...)

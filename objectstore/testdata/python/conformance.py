@@ -15,7 +15,7 @@ import unittest
 
 import gozeo  # noqa: F401  (patches the ZEO test server launcher)
 
-from ZEO.tests import testZEO
+from ZEO.tests import testConnection, testZEO
 from ZODB.tests import (
     BasicStorage, ConflictResolution, HistoryStorage, IteratorStorage,
     MTStorage, PersistentStorage, ReadOnlyStorage, RevisionStorage,
@@ -54,6 +54,15 @@ SUITES = {
     # late, a client-side storage wrapper, a DemoStorage over the client.
     "more": [testZEO.ClientConflictResolutionTests, testZEO.FileStorageLoadDelayedTests,
              testZEO.FileStorageClientHexTests, testZEO.DemoStorageTests],
+    # ZEO's connection tests: servers stopped and started under connected
+    # clients (reconnection, cache verification with getInvalidations and
+    # its invalidation queue, read-only servers and fallback), transaction
+    # timeouts, and the client's error logging.
+    "connection": [testConnection.FileStorageConnectionTests,
+                   testConnection.FileStorageReconnectionTests,
+                   testConnection.FileStorageInvqTests,
+                   testConnection.FileStorageTimeoutTests,
+                   testZEO.ZRPCConnectionTests],
 }
 
 

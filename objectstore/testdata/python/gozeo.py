@@ -57,7 +57,10 @@ def start_zeo_server(storage_conf=None, zeo_conf=None, port=None, keep=False,
     args = [BIN, "-listen", address, "-admin", "", "-data", data, "-no-sync"] + EXTRA_ARGS
     if blobs:
         args += ["-blob-dir", blobs]
-    if (_option(zeo_text, "read-only") or "false") == "true":
+    # A read-only ZEO server or a read-only storage under it: to clients
+    # both are a storage that refuses writes, which is what -read-only is.
+    if (_option(zeo_text, "read-only") or "false") == "true" or \
+            (_option(storage_conf, "read-only") or "no").lower() in ("yes", "true", "on", "1"):
         args += ["-read-only"]
     tt = _option(zeo_text, "transaction-timeout")
     if tt:
