@@ -412,6 +412,9 @@ func TestStatusRequest(t *testing.T) {
 	if err := json.Unmarshal(f, &status); err != nil || status["1"]["last-transaction"] != "0000000000000000" {
 		t.Errorf("ruok = %s (%v)", f, err)
 	}
+	if lt, ok := status["1"]["lock_time"]; !ok || lt != nil {
+		t.Errorf("ruok lock_time = %#v; want null, as ZEO's json.dumps of None", lt)
+	}
 	if _, err := r.ReadFrame(); !errors.Is(err, io.EOF) {
 		t.Errorf("after the status: %v; want EOF", err)
 	}

@@ -141,6 +141,13 @@ func TestPythonConnection(t *testing.T) {
 	conformance(t, "connection")
 }
 
+// TestPythonDoctests runs the doctests in ZEO's testZEO module (server
+// status, ruok, prefetch, Unix sockets, msgpack, TLS, invalidations after
+// a restart, …) against the real binary.
+func TestPythonDoctests(t *testing.T) {
+	conformance(t, "doctests")
+}
+
 func conformance(t *testing.T, suites ...string) {
 	t.Helper()
 	conformanceWith(t, nil, suites...)

@@ -28,6 +28,10 @@ import (
 // None is Python's None.
 type None struct{}
 
+// MarshalJSON writes None as JSON's null, as Python's json module does
+// (the "ruok" status probe answers in JSON).
+func (None) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
+
 // Tuple is a Python tuple. ZEO compares tuples (the loadBefore msgid and
 // result, serials, interfaces), so they must never become lists.
 type Tuple []any

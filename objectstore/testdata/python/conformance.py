@@ -7,20 +7,24 @@ Prints one line per test that did not pass, then a closing line
 pattern in expected_failures.txt may fail; the exit status is 1 if any other fails.
 """
 import argparse
+import doctest
 import fnmatch
 import os
+import re
 import sys
 import tempfile
 import unittest
 
 import gozeo  # noqa: F401  (patches the ZEO test server launcher)
 
-from ZEO.tests import testConnection, testZEO
+from ZEO.tests import forker, testConnection, testZEO
 from ZODB.tests import (
     BasicStorage, ConflictResolution, HistoryStorage, IteratorStorage,
     MTStorage, PersistentStorage, ReadOnlyStorage, RevisionStorage,
     Synchronization, TransactionalUndoStorage)
 import ZODB.tests.util
+import zope.testing.setupstack
+from zope.testing import renormalizing
 
 
 class ZODBMixins(
@@ -66,7 +70,34 @@ SUITES = {
 }
 
 
+def zeo_doctests():
+    """The doctests in ZEO.tests.testZEO's functions, set up and
+    renormalized as ZEO's own test_suite does."""
+    patterns = [
+        (re.compile(r"'start': '[^\n]+'"), 'start'),
+        (re.compile(r"'last-transaction': '[0-9a-f]+'"), 'last-transaction'),
+        (re.compile("ZODB.POSException.ConflictError"), "ConflictError"),
+        (re.compile("ZODB.POSException.POSKeyError"), "POSKeyError"),
+        (re.compile("ZEO.Exceptions.ClientStorageError"), "ClientStorageError"),
+        (re.compile("ZEO.Exceptions.ClientDisconnected"), "ClientDisconnected"),
+        (re.compile(r"\[Errno \d+\]"), '[Errno N]'),
+        (re.compile(r"loads=\d+\.\d+"), 'loads=42.42'),
+    ]
+    suite = doctest.DocTestSuite(
+        testZEO, setUp=forker.setUp, tearDown=zope.testing.setupstack.tearDown,
+        checker=renormalizing.RENormalizing(patterns))
+    # The runzeo_* doctests start ZEO's own runzeo script, not a server
+    # through the launcher: they would pass without testing cairn.
+    return unittest.TestSuite(
+        t for t in suite if not t.id().split(".")[-1].startswith("runzeo_"))
+
+
+SUITES["doctests"] = zeo_doctests
+
+
 def load(classes):
+    if callable(classes):
+        return classes()
     suite = unittest.TestSuite()
     for cls in classes:
         for prefix in ("check", "test"):

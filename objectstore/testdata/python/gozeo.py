@@ -68,12 +68,27 @@ def start_zeo_server(storage_conf=None, zeo_conf=None, port=None, keep=False,
     iqs = _option(zeo_text, "invalidation-queue-size")
     if iqs:
         args += ["-invalidation-queue-size", iqs]
-    log = tempfile.NamedTemporaryFile(prefix="cairn-objectstore-", suffix=".log", dir=".", delete=False)
+    if (_option(zeo_text, "msgpack") or "false").lower() in ("true", "yes", "on", "1"):
+        args += ["-msgpack"]
+    # <ssl>: the server's certificate and key, and "authenticate", the
+    # client certificates (a file) to trust.
+    cert, key = _option(zeo_text, "certificate"), _option(zeo_text, "key")
+    if cert and key:
+        args += ["-tls-cert", cert, "-tls-key", key]
+        auth = _option(zeo_text, "authenticate")
+        if auth and os.path.isfile(auth):
+            args += ["-tls-client-ca", auth]
+    # Every server started in a test's folder appends to its server.log, as
+    # ZEO's own launcher does (some tests read it); this server's lines
+    # start at the current end.
+    log = open("server.log", "a")
+    start = log.tell()
     proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=os.getcwd())
     deadline = time.time() + 30
     addr = None
     while time.time() < deadline:
         with open(log.name) as f:
+            f.seek(start)
             m = _LISTENING.search(f.read())
         if m:
             addr = m.group(1)
@@ -84,6 +99,7 @@ def start_zeo_server(storage_conf=None, zeo_conf=None, port=None, keep=False,
     if addr is None:
         proc.kill()
         with open(log.name) as f:
+            f.seek(start)
             raise RuntimeError("cairn-objectstore did not start:\n" + f.read())
     if address.startswith("unix:"):
         result = address[len("unix:"):]
@@ -100,10 +116,8 @@ def start_zeo_server(storage_conf=None, zeo_conf=None, port=None, keep=False,
                 proc.kill()
                 proc.wait()
         log.close()
-        if not keep:
-            for p in (data, log.name):
-                if os.path.exists(p):
-                    os.remove(p)
+        if not keep and os.path.exists(data):
+            os.remove(data)
     return result, stop
 
 
