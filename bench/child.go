@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -173,8 +174,21 @@ func freePorts(n int) ([]int, error) {
 // loopback is host:port on 127.0.0.1.
 func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
-// children stops every child it holds, in reverse order of start.
+// children are the processes a suite started, stopped together in reverse
+// order of start.
 type children []*child
+
+// start starts one child, its output in dir/name.out, keeps it for stopAll,
+// and waits until readyURL answers 200.
+func (cs *children) start(ctx context.Context, dir, name string, argv []string, readyURL string, progress io.Writer) (*child, error) {
+	fmt.Fprintf(progress, "starting %s: %s\n", name, strings.Join(argv, " "))
+	c, err := startChild(name, argv, filepath.Join(dir, name+".out"))
+	if err != nil {
+		return nil, err
+	}
+	*cs = append(*cs, c)
+	return c, c.waitReady(ctx, readyURL)
+}
 
 func (cs children) stopAll() {
 	for i := len(cs) - 1; i >= 0; i-- {

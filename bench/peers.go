@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -130,15 +129,9 @@ type peerBed struct {
 	all     children
 }
 
-// start starts one child and waits until readyURL answers 200.
+// start starts one child of the suite and waits until readyURL answers 200.
 func (pb *peerBed) start(ctx context.Context, name string, argv []string, readyURL string, progress io.Writer) (*child, error) {
-	fmt.Fprintf(progress, "starting %s: %s\n", name, strings.Join(argv, " "))
-	c, err := startChild(name, argv, filepath.Join(pb.site.Dir, name+".out"))
-	if err != nil {
-		return nil, err
-	}
-	pb.all = append(pb.all, c)
-	return c, c.waitReady(ctx, readyURL)
+	return pb.all.start(ctx, pb.site.Dir, name, argv, readyURL, progress)
 }
 
 func (pb *peerBed) stop() { pb.all.stopAll() }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -80,15 +79,9 @@ func startTestbed(ctx context.Context, o *CompareOptions, dir string, progress i
 	return tb, nil
 }
 
-// start starts one child and waits until readyURL answers 200.
+// start starts one child of the suite and waits until readyURL answers 200.
 func (tb *testbed) start(ctx context.Context, name string, argv []string, readyURL string, progress io.Writer) (*child, error) {
-	fmt.Fprintf(progress, "starting %s: %s\n", name, strings.Join(argv, " "))
-	c, err := startChild(name, argv, filepath.Join(tb.site.Dir, name+".out"))
-	if err != nil {
-		return nil, err
-	}
-	tb.all = append(tb.all, c)
-	return c, c.waitReady(ctx, readyURL)
+	return tb.all.start(ctx, tb.site.Dir, name, argv, readyURL, progress)
 }
 
 func (tb *testbed) stop() {

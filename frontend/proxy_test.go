@@ -3,7 +3,6 @@ package frontend_test
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -280,17 +279,9 @@ func TestProxyForwardingHeadersAnySpelling(t *testing.T) {
 			cfg.TrustedProxies = []string{"127.0.0.0/8"}
 		}
 		fe := startFrontend(t, cfg)
-		addr := strings.TrimSuffix(strings.TrimPrefix(fe.url("/"), "http://"), "/")
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: www.example.com\r\n"+
+		status, _, _ := strings.Cut(raw(t, fe.addr[0], "GET / HTTP/1.1\r\nHost: www.example.com\r\n"+
 			"x-forwarded-host: evil\r\nX-FORWARDED-PROTO: gopher\r\nx-real-ip: 6.6.6.6\r\n"+
-			"x-forwarded-for: 6.6.6.6\r\nX-Forwarded-For: 7.7.7.7\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n")
-		c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
-		status, _ := bufio.NewReader(c).ReadString('\n')
-		c.Close()
+			"x-forwarded-for: 6.6.6.6\r\nX-Forwarded-For: 7.7.7.7\r\nX-Forwarded-For: 8.8.8.8\r\nConnection: close\r\n\r\n"), "\n")
 		if !strings.Contains(status, "200") {
 			t.Fatalf("trusted=%v: status %q", trusted, status)
 		}
@@ -340,15 +331,8 @@ func TestProxyTrustedProxyLowerCase(t *testing.T) {
 	cfg := proxyConfig(startOrigin(t, "i1"))
 	cfg.TrustedProxies = []string{"127.0.0.0/8"}
 	fe := startFrontend(t, cfg)
-	addr := strings.TrimSuffix(strings.TrimPrefix(fe.url("/"), "http://"), "/")
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprint(c, "GET /echo HTTP/1.1\r\nHost: x\r\nx-forwarded-for: 203.0.113.7\r\nx-forwarded-proto: https\r\nConnection: close\r\n\r\n")
-	c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	out := raw(t, fe.addr[0], "GET /echo HTTP/1.1\r\nHost: x\r\nx-forwarded-for: 203.0.113.7\r\nx-forwarded-proto: https\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"net"
+	"syscall"
 
 	"github.com/cairnstack/cairn/internal/rawsock"
 )
@@ -21,11 +22,9 @@ type socket struct {
 
 func newSocket(nc net.Conn) *socket {
 	s := &socket{nc: nc}
-	switch c := nc.(type) {
-	case *net.TCPConn:
-		s.raw, _ = rawsock.New(c)
-	case *net.UnixConn:
-		s.raw, _ = rawsock.New(c)
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		s.raw, _ = rawsock.New(nc.(syscall.Conn))
 	}
 	return s
 }

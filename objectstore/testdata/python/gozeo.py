@@ -27,6 +27,11 @@ def _option(text, name):
     return m.group(1) if m else None
 
 
+def _true(value):
+    """A ZConfig boolean option's value, or None (absent), as a bool."""
+    return (value or "false").lower() in ("true", "yes", "on", "1")
+
+
 def _zeo_text(zeo_conf, port):
     if zeo_conf is None or isinstance(zeo_conf, dict):
         addr = ("127.0.0.1", port or 0) if port is None or isinstance(port, int) else port
@@ -59,8 +64,7 @@ def start_zeo_server(storage_conf=None, zeo_conf=None, port=None, keep=False,
         args += ["-blob-dir", blobs]
     # A read-only ZEO server or a read-only storage under it: to clients
     # both are a storage that refuses writes, which is what -read-only is.
-    if (_option(zeo_text, "read-only") or "false") == "true" or \
-            (_option(storage_conf, "read-only") or "no").lower() in ("yes", "true", "on", "1"):
+    if _true(_option(zeo_text, "read-only")) or _true(_option(storage_conf, "read-only")):
         args += ["-read-only"]
     tt = _option(zeo_text, "transaction-timeout")
     if tt:
@@ -68,7 +72,7 @@ def start_zeo_server(storage_conf=None, zeo_conf=None, port=None, keep=False,
     iqs = _option(zeo_text, "invalidation-queue-size")
     if iqs:
         args += ["-invalidation-queue-size", iqs]
-    if (_option(zeo_text, "msgpack") or "false").lower() in ("true", "yes", "on", "1"):
+    if _true(_option(zeo_text, "msgpack")):
         args += ["-msgpack"]
     # <ssl>: the server's certificate and key, and "authenticate", the
     # client certificates (a file) to trust.
