@@ -25,13 +25,13 @@ type Commit struct {
 	undone  []OID
 	undoSet *undoSet
 	size    int64
+	// newObjects counts the records of objects that had no revision.
+	newObjects int64
 
 	// Set by Finish and the writer.
-	tid     TID
-	objects int64
-	fsize   int64
-	done    chan struct{}
-	err     error
+	tid  TID
+	done chan struct{}
+	err  error
 
 	// Waited is how long Lock waited; Held is set at Finish.
 	Waited time.Duration
@@ -145,7 +145,7 @@ func (c *Commit) Vote(txn *Txn) (VoteResult, error) {
 		db.mu.Unlock()
 		db.WaitVisible(assigned)
 	}
-	c.txn, c.records, c.blobs, c.undone, c.undoSet, c.size = txn, nil, nil, nil, nil, 0
+	c.txn, c.records, c.blobs, c.undone, c.undoSet, c.size, c.newObjects = txn, nil, nil, nil, nil, 0, 0
 	var res VoteResult
 	err := db.Read(func(r *Reader) error {
 		serial := func(o OID) (TID, bool) {
@@ -187,6 +187,9 @@ func (c *Commit) Vote(txn *Txn) (VoteResult, error) {
 						return fmt.Errorf("objectstore: blob of oid %s: %w", oid, err)
 					}
 				}
+			}
+			if !exists {
+				c.newObjects++
 			}
 			if _, ok := undone[oid]; ok {
 				delete(undone, oid) // a later store of an undone oid wins
@@ -353,39 +356,73 @@ func (db *DB) drain(own *Commit, stopping bool) {
 	}
 }
 
+// writeBatch makes a batch durable in the commit log (one write, one
+// fdatasync) and publishes it.
 func (db *DB) writeBatch(batch []*Commit) {
+	if db.tailBytes() > tailLimit {
+		// Checkpoints fell behind (a huge import): write the tail into
+		// the file before it grows further.
+		db.checkpoint()
+	}
+	txns := make([]*tailTxn, len(batch))
+	for i, c := range batch {
+		txns[i] = c.tailTxn()
+	}
 	err := db.moveBlobs(batch)
+	db.walMu.Lock()
 	if err == nil {
-		err = db.bolt.Update(func(tx *bolt.Tx) error {
-			for _, c := range batch {
-				if err := writeCommit(tx, c); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		for _, t := range txns {
+			t.prev, db.logLast = db.logLast, t.info.TID
+		}
+		err = db.wal.append(txns)
 	}
 	if err != nil {
-		err = fmt.Errorf("objectstore: writing transaction %s: %w", batch[0].tid, err)
-		db.opts.Logger.Error("commit failed; refusing further commits", "err", err)
-		db.mu.Lock()
-		db.failed = err
-		rest := db.queue
-		db.queue = nil
-		db.mu.Unlock()
-		for _, c := range append(batch, rest...) {
-			c.err = ErrFailed
-			close(c.done)
-		}
-		db.vis.Lock()
-		close(db.visCh)
-		db.visCh = make(chan struct{})
-		db.vis.Unlock()
+		db.walMu.Unlock()
+		db.fail(fmt.Errorf("objectstore: writing transaction %s: %w", batch[0].tid, err), batch)
 		return
 	}
-	for _, c := range batch {
-		db.publish(c)
+	for i, c := range batch {
+		db.publish(c, txns[i])
 	}
+	full := db.wal.bytes() > walCheckpointBytes
+	db.walMu.Unlock()
+	if full {
+		db.wakeCheckpointer()
+	}
+}
+
+// fail makes the store refuse every later commit after a write error, and
+// fails the batch that met it and every queued commit.
+func (db *DB) fail(err error, batch []*Commit) {
+	db.opts.Logger.Error("commit failed; refusing further commits", "err", err)
+	db.mu.Lock()
+	if db.failed == nil {
+		db.failed = err
+	}
+	rest := db.queue
+	db.queue = nil
+	db.mu.Unlock()
+	for _, c := range append(batch, rest...) {
+		c.err = ErrFailed
+		close(c.done)
+	}
+	db.vis.Lock()
+	close(db.visCh)
+	db.visCh = make(chan struct{})
+	db.vis.Unlock()
+}
+
+// tailTxn is the transaction as the log and the tail keep it.
+func (c *Commit) tailTxn() *tailTxn {
+	info := TxnInfo{TID: c.tid, Status: c.txn.Status, User: c.txn.User, Description: c.txn.Description, Extension: c.txn.Extension, Size: c.size}
+	if info.Status == 0 {
+		info.Status = ' '
+	}
+	info.OIDs = make([]OID, len(c.records))
+	for i := range c.records {
+		info.OIDs[i] = c.records[i].OID
+	}
+	return &tailTxn{info: info, records: c.records, newObjects: c.newObjects}
 }
 
 // moveBlobs puts the batch's blob files in place before the records that
@@ -411,56 +448,50 @@ func (db *DB) moveBlobs(batch []*Commit) error {
 	return nil
 }
 
-func writeCommit(tx *bolt.Tx, c *Commit) error {
+// writeTxn writes one transaction into the bbolt file (a checkpoint or
+// recovery).
+func writeTxn(tx *bolt.Tx, t *tailTxn) error {
 	records, current, meta := tx.Bucket(bucketRecords), tx.Bucket(bucketCurrent), tx.Bucket(bucketMeta)
 	count := getUint64(meta.Get(keyCount))
-	info := TxnInfo{TID: c.tid, Status: c.txn.Status, User: c.txn.User, Description: c.txn.Description, Extension: c.txn.Extension, Size: c.size}
-	if info.Status == 0 {
-		info.Status = ' '
-	}
-	for i := range c.records {
-		rec := &c.records[i]
-		if err := records.Put(recordKey(rec.OID, c.tid), encodeRecord(rec)); err != nil {
+	for i := range t.records {
+		rec := &t.records[i]
+		if err := records.Put(recordKey(rec.OID, t.info.TID), encodeRecord(rec)); err != nil {
 			return err
 		}
 		if current.Get(rec.OID[:]) == nil {
 			count++
 		}
-		if err := current.Put(bytes.Clone(rec.OID[:]), bytes.Clone(c.tid[:])); err != nil {
+		if err := current.Put(bytes.Clone(rec.OID[:]), bytes.Clone(t.info.TID[:])); err != nil {
 			return err
 		}
-		info.OIDs = append(info.OIDs, rec.OID)
 	}
-	if err := tx.Bucket(bucketTxns).Put(bytes.Clone(c.tid[:]), encodeTxn(&info)); err != nil {
+	if err := tx.Bucket(bucketTxns).Put(bytes.Clone(t.info.TID[:]), encodeTxn(&t.info)); err != nil {
 		return err
 	}
 	if err := meta.Put(keyCount, putUint64(count)); err != nil {
 		return err
 	}
-	c.objects, c.fsize = int64(count), tx.Size()
-	return meta.Put(keyLast, bytes.Clone(c.tid[:]))
+	return meta.Put(keyLast, bytes.Clone(t.info.TID[:]))
 }
 
-// publish makes a written commit visible: readers see it from now on, and
+// publish makes a durable commit visible: readers see it from now on, and
 // OnPublish runs before any reader can.
-func (db *DB) publish(c *Commit) {
-	oids := make([]OID, len(c.records))
-	for i, r := range c.records {
-		oids[i] = r.OID
-	}
+func (db *DB) publish(c *Commit, t *tailTxn) {
 	db.vis.Lock()
+	db.tail.add(t)
+	db.objects += t.newObjects
 	db.visible = c.tid
 	close(db.visCh)
 	db.visCh = make(chan struct{})
 	db.mu.Lock()
-	for _, o := range oids {
+	for _, o := range t.info.OIDs {
 		if db.pending[o] == c.tid {
 			delete(db.pending, o)
 		}
 	}
 	db.mu.Unlock()
 	if db.opts.OnPublish != nil {
-		db.opts.OnPublish(Publication{TID: c.tid, OIDs: oids, Tag: c.txn.Tag, Objects: c.objects, Size: c.fsize})
+		db.opts.OnPublish(Publication{TID: c.tid, OIDs: t.info.OIDs, Tag: c.txn.Tag, Objects: db.objects, Size: db.fileSize + db.tail.bytes})
 	}
 	db.vis.Unlock()
 	close(c.done)

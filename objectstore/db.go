@@ -3,9 +3,12 @@ package objectstore
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
+	"sort"
 	"sync"
 	"time"
 
@@ -27,6 +30,7 @@ var (
 	keyVersion = []byte("version")
 	keyLast    = []byte("last")
 	keyCount   = []byte("count")
+	keyLogID   = []byte("logid")
 )
 
 // Options tune Open. A nil *Options means all defaults.
@@ -51,6 +55,11 @@ type Options struct {
 
 	// NoSync skips fsync (tests only: a crash can lose commits).
 	NoSync bool
+
+	// CheckpointInterval is how often the commit log's transactions are
+	// written into the bbolt file (see wal.go). Zero means 1 second;
+	// negative means only when the log grows large, and at Close.
+	CheckpointInterval time.Duration
 
 	// Now is the clock tids follow. Nil means time.Now.
 	Now func() time.Time
@@ -79,6 +88,23 @@ type DB struct {
 	visible TID
 	// visCh is closed (and replaced) at every publication.
 	visCh chan struct{}
+	// tail, objects and fileSize change under vis held exclusively:
+	// the transactions published but not yet checkpointed, the object
+	// count, and the bbolt file's size at the last checkpoint.
+	tail     *tail
+	objects  int64
+	fileSize int64
+
+	// walMu serializes appends to the commit log and the checkpoint's
+	// switch of log files; ckMu serializes checkpoints.
+	walMu   sync.Mutex
+	wal     *wal
+	logLast TID    // tid of the newest transaction in the log (under walMu)
+	logSeed uint32 // checksum of the file's log id (wal.go)
+	ckMu    sync.Mutex
+	ckWake  chan struct{}
+	ckStop  chan struct{}
+	ckDone  chan struct{}
 
 	// mu guards the fields below: the state of committed but not yet
 	// durable transactions, which votes must see.
@@ -110,6 +136,9 @@ func Open(path string, opts *Options) (*DB, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,17 +158,31 @@ func Open(path string, opts *Options) (*DB, error) {
 		bolt: b, opts: o,
 		commitLock: make(chan struct{}, 1),
 		visCh:      make(chan struct{}),
+		tail:       newTail(),
 		pending:    map[OID]TID{},
 		wake:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
+		ckWake:     make(chan struct{}, 1),
+		ckStop:     make(chan struct{}),
+		ckDone:     make(chan struct{}),
 	}
 	if err := db.init(); err != nil {
 		b.Close()
 		return nil, err
 	}
+	if err := db.recover(path); err != nil {
+		b.Close()
+		return nil, err
+	}
 	db.assigned = db.visible
+	db.logLast = db.visible
 	go db.writer()
+	if db.wal != nil {
+		go db.checkpointer()
+	} else {
+		close(db.ckDone)
+	}
 	o.Logger.Info("objectstore opened", "path", path, "last", db.visible, "read_only", o.ReadOnly)
 	return db, nil
 }
@@ -160,6 +203,11 @@ func (db *DB) init() error {
 					return err
 				}
 			}
+			if meta.Get(keyLogID) == nil {
+				if err := meta.Put(keyLogID, putUint64(rand.Uint64())); err != nil {
+					return err
+				}
+			}
 		}
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || tx.Bucket(bucketCurrent) == nil || tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketTxns) == nil {
@@ -171,6 +219,9 @@ func (db *DB) init() error {
 		if v := meta.Get(keyLast); len(v) == 8 {
 			copy(db.visible[:], v)
 		}
+		db.objects = int64(getUint64(meta.Get(keyCount)))
+		db.logSeed = logSeed(meta.Get(keyLogID))
+		db.fileSize = tx.Size()
 		if k, _ := tx.Bucket(bucketCurrent).Cursor().Last(); len(k) == 8 {
 			db.nextOID = binary.BigEndian.Uint64(k) + 1
 		}
@@ -183,14 +234,29 @@ func (db *DB) init() error {
 	return db.bolt.Update(setup)
 }
 
-// Close waits for queued commits to be written, then closes the file. It
-// is safe to call more than once.
+// Close waits for queued commits to be written, writes the commit log's
+// transactions into the bbolt file, and closes both. It is safe to call
+// more than once.
 func (db *DB) Close() error {
 	var err error
 	db.closing.Do(func() {
 		close(db.stop)
 		<-db.done
-		err = db.bolt.Close()
+		close(db.ckStop)
+		<-db.ckDone
+		var errs []error
+		if db.wal != nil {
+			if db.Err() == nil { // after a failure the log keeps what the file lacks
+				if err := db.checkpoint(); err != nil {
+					errs = append(errs, err)
+				} else {
+					errs = append(errs, db.wal.empty())
+				}
+			}
+			errs = append(errs, db.wal.close())
+		}
+		errs = append(errs, db.bolt.Close())
+		err = errors.Join(errs...)
 	})
 	return err
 }
@@ -281,14 +347,9 @@ type Stats struct {
 
 // Stats returns a consistent copy of the counters.
 func (db *DB) Stats() Stats {
-	var s Stats
-	_ = db.Read(func(r *Reader) error {
-		s.Last = r.last
-		s.Size = r.tx.Size()
-		s.Objects = int64(getUint64(r.tx.Bucket(bucketMeta).Get(keyCount)))
-		return nil
-	})
-	return s
+	db.vis.RLock()
+	defer db.vis.RUnlock()
+	return Stats{Last: db.visible, Objects: db.objects, Size: db.fileSize + db.tail.bytes}
 }
 
 // Read runs fn with a read view of the published state. Publication waits
@@ -298,15 +359,20 @@ func (db *DB) Read(fn func(r *Reader) error) error {
 	db.vis.RLock()
 	defer db.vis.RUnlock()
 	return db.bolt.View(func(tx *bolt.Tx) error {
-		return fn(&Reader{tx: tx, last: db.visible})
+		r := &Reader{tx: tx, last: db.visible, tail: db.tail}
+		copy(r.base[:], tx.Bucket(bucketMeta).Get(keyLast))
+		return fn(r)
 	})
 }
 
-// Reader is a read view: it sees the transactions up to Last. It is valid
-// only inside the Read call that made it.
+// Reader is a read view: it sees the transactions up to Last, those in
+// the bbolt file (up to base) and those after base in the tail. It is
+// valid only inside the Read call that made it.
 type Reader struct {
 	tx   *bolt.Tx
 	last TID
+	base TID
+	tail *tail
 }
 
 // Last returns the newest tid this view sees.
@@ -387,6 +453,9 @@ func (r *Reader) Serial(o OID) (TID, bool) {
 
 // current returns the newest revision of o that the view sees.
 func (r *Reader) current(o OID) (Record, bool) {
+	if revs := r.tailRevs(o); len(revs) > 0 {
+		return *revs[len(revs)-1], true
+	}
 	c := r.tx.Bucket(bucketRecords).Cursor()
 	k, v := seekBefore(c, recordKey(o, laterThan(r.last, r.last)))
 	if k == nil || !bytes.Equal(k[:8], o[:]) {
@@ -420,14 +489,24 @@ func (r *Reader) Load(o OID) (Record, error) {
 // *KeyError; an object whose revisions are all at or after tid is
 // ErrNoRevision.
 func (r *Reader) LoadBefore(o OID, tid TID) (rec Record, end TID, err error) {
-	c := r.tx.Bucket(bucketRecords).Cursor()
 	limit := tid
 	if r.last.Less(tid) {
 		limit = laterThan(r.last, r.last)
 	}
+	revs := r.tailRevs(o)
+	if i := sort.Search(len(revs), func(i int) bool { return !revs[i].TID.Less(limit) }); i > 0 {
+		if revs[i-1].NoData {
+			return Record{}, ZeroTID, &KeyError{OID: o, TID: tid}
+		}
+		if i < len(revs) {
+			end = revs[i].TID
+		}
+		return *revs[i-1], end, nil
+	}
+	c := r.tx.Bucket(bucketRecords).Cursor()
 	k, v := seekBefore(c, recordKey(o, limit))
 	if k == nil || !bytes.Equal(k[:8], o[:]) {
-		if first, _ := c.Seek(o[:]); first != nil && bytes.Equal(first[:8], o[:]) && r.seen(tidOf(first)) {
+		if first, _ := c.Seek(o[:]); len(revs) > 0 || first != nil && bytes.Equal(first[:8], o[:]) && r.seen(tidOf(first)) {
 			return Record{}, ZeroTID, ErrNoRevision
 		}
 		return Record{}, ZeroTID, &KeyError{OID: o}
@@ -438,6 +517,8 @@ func (r *Reader) LoadBefore(o OID, tid TID) (rec Record, end TID, err error) {
 	}
 	if nk, _ := c.Next(); nk != nil && bytes.Equal(nk[:8], o[:]) && r.seen(tidOf(nk)) {
 		end = tidOf(nk)
+	} else if len(revs) > 0 {
+		end = revs[0].TID
 	}
 	return rec, end, nil
 }
@@ -450,15 +531,8 @@ func tidOf(k []byte) TID {
 
 // LoadSerial returns exactly the revision of o written by tid.
 func (r *Reader) LoadSerial(o OID, tid TID) (Record, error) {
-	if !r.seen(tid) {
-		return Record{}, &KeyError{OID: o, TID: tid}
-	}
-	v := r.tx.Bucket(bucketRecords).Get(recordKey(o, tid))
-	if v == nil {
-		return Record{}, &KeyError{OID: o, TID: tid}
-	}
-	rec := decodeRecord(recordKey(o, tid), v)
-	if rec.NoData {
+	rec, ok := r.TxnRecord(o, tid)
+	if !ok || rec.NoData {
 		return Record{}, &KeyError{OID: o, TID: tid}
 	}
 	return rec, nil
@@ -467,12 +541,19 @@ func (r *Reader) LoadSerial(o OID, tid TID) (Record, error) {
 // Revisions calls fn for the revisions of o, newest first, until fn
 // returns false. An object never stored is a *KeyError.
 func (r *Reader) Revisions(o OID, fn func(Record) bool) error {
+	revs := r.tailRevs(o)
 	c := r.tx.Bucket(bucketRecords).Cursor()
 	k, v := seekBefore(c, recordKey(o, laterThan(r.last, r.last)))
-	if k == nil || !bytes.Equal(k[:8], o[:]) {
+	inFile := k != nil && bytes.Equal(k[:8], o[:])
+	if !inFile && len(revs) == 0 {
 		return &KeyError{OID: o}
 	}
-	for ; k != nil && bytes.Equal(k[:8], o[:]); k, v = c.Prev() {
+	for i := len(revs) - 1; i >= 0; i-- {
+		if !fn(*revs[i]) {
+			return nil
+		}
+	}
+	for ; inFile && k != nil && bytes.Equal(k[:8], o[:]); k, v = c.Prev() {
 		if !fn(decodeRecord(k, v)) {
 			return nil
 		}
@@ -483,10 +564,23 @@ func (r *Reader) Revisions(o OID, fn func(Record) bool) error {
 // NextCurrent returns the current revision of the first object at or
 // after o that has data (record_iternext), and whether there is one.
 func (r *Reader) NextCurrent(o OID) (Record, bool) {
+	fromTail := r.tailOIDs(o)
 	c := r.tx.Bucket(bucketCurrent).Cursor()
-	for k, _ := c.Seek(o[:]); k != nil; k, _ = c.Next() {
+	k, _ := c.Seek(o[:])
+	for k != nil || len(fromTail) > 0 {
 		var oid OID
-		copy(oid[:], k)
+		switch {
+		case k == nil:
+			oid, fromTail = fromTail[0], fromTail[1:]
+		case len(fromTail) > 0 && fromTail[0].Uint64() <= binary.BigEndian.Uint64(k):
+			oid, fromTail = fromTail[0], fromTail[1:]
+			if bytes.Equal(oid[:], k) {
+				k, _ = c.Next()
+			}
+		default:
+			copy(oid[:], k)
+			k, _ = c.Next()
+		}
 		if rec, err := r.Load(oid); err == nil {
 			return rec, true
 		}

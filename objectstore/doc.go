@@ -29,7 +29,8 @@
 //
 // # Schema
 //
-// One bbolt file holds four buckets. Oids and tids are 8-byte big-endian
+// One bbolt file holds four buckets (the commit log holds the newest
+// transactions until they are checkpointed into it, see below). Oids and tids are 8-byte big-endian
 // keys, so bbolt's byte order is their numeric order.
 //
 //	meta      "version" → "1" (Open refuses other values)
@@ -57,14 +58,31 @@
 // the current time, later than every earlier tid), queues the transaction
 // for writing and releases the lock at once, so the next transaction can
 // vote while this one is written: votes check serials against both the
-// file and the queued transactions. Whoever writes takes every queued
-// transaction, moves their blob files into place, writes them in one
-// bbolt transaction and fsyncs once (group commit), then publishes them
-// one by one in tid order. The writer is the first committer that finds
-// nobody writing (it writes until its own transaction is published), or
-// else a writer goroutine that takes over the queue such a committer
-// leaves; Finish returns only after its transaction is published. A write error makes the store refuse every
+// store and the queued transactions. Whoever writes takes every queued
+// transaction, moves their blob files into place, appends them to the
+// commit log in one write and fdatasyncs once (group commit), then
+// publishes them one by one in tid order. The writer is the first
+// committer that finds nobody writing (it writes until its own
+// transaction is published), or else a writer goroutine that takes over
+// the queue such a committer leaves; Finish returns only after its
+// transaction is published. A write error makes the store refuse every
 // later commit (ErrFailed) until it is reopened.
+//
+// # Commit log and checkpoints
+//
+// A commit is durable once its frame is in the commit log (FILE.wal-0
+// and FILE.wal-1 beside the bbolt file; format in wal.go): one append and
+// one fdatasync, where a bbolt transaction costs two fdatasyncs and about
+// ten page writes. Published transactions stay in memory (the tail,
+// tail.go), and every read merges the tail with the bbolt file. A
+// checkpoint, every second while the tail holds anything (sooner when
+// the log passes 32 MiB), writes the tail into the bbolt file in one
+// bbolt transaction and drops it from memory; the two log files take
+// turns so that the one being appended to never holds what a checkpoint
+// is writing. Open replays the log's transactions that the file lacks (a
+// crash between commit and checkpoint), Close checkpoints everything, so
+// a cleanly closed file holds the whole history by itself. A read-only
+// Open keeps the replayed transactions in the tail.
 //
 // # Visibility and ordering
 //

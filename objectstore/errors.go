@@ -14,6 +14,10 @@ var (
 
 	// ErrClosed is returned by every call on a closed store.
 	ErrClosed = errors.New("objectstore: store closed")
+
+	// ErrLogGap is returned by Open when the commit log does not continue
+	// the data file.
+	ErrLogGap = errors.New("objectstore: the commit log does not continue the data file")
 )
 
 // Errors returned by reads.

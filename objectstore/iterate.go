@@ -10,6 +10,9 @@ func (r *Reader) Txn(tid TID) (TxnInfo, bool, error) {
 	if !r.seen(tid) {
 		return TxnInfo{}, false, nil
 	}
+	if t, ok := r.tailTxn(tid); ok {
+		return t.info, true, nil
+	}
 	v := r.tx.Bucket(bucketTxns).Get(tid[:])
 	if v == nil {
 		return TxnInfo{}, false, nil
@@ -23,6 +26,11 @@ func (r *Reader) Txn(tid TID) (TxnInfo, bool, error) {
 func (r *Reader) NextTxn(from TID) (TxnInfo, bool, error) {
 	k, v := r.tx.Bucket(bucketTxns).Cursor().Seek(from[:])
 	if k == nil {
+		for _, t := range r.tailTxns() {
+			if !t.info.TID.Less(from) {
+				return t.info, true, nil
+			}
+		}
 		return TxnInfo{}, false, nil
 	}
 	var tid TID
@@ -37,6 +45,12 @@ func (r *Reader) NextTxn(from TID) (TxnInfo, bool, error) {
 // TxnsBackward calls fn for the transactions the view sees, newest first,
 // until fn returns false.
 func (r *Reader) TxnsBackward(fn func(TxnInfo) bool) error {
+	txns := r.tailTxns()
+	for i := len(txns) - 1; i >= 0; i-- {
+		if !fn(txns[i].info) {
+			return nil
+		}
+	}
 	c := r.tx.Bucket(bucketTxns).Cursor()
 	limit := laterThan(r.last, r.last)
 	for k, v := seekBefore(c, limit[:]); k != nil; k, v = c.Prev() {
@@ -59,6 +73,9 @@ func (r *Reader) TxnRecord(oid OID, tid TID) (Record, bool) {
 	if !r.seen(tid) {
 		return Record{}, false
 	}
+	if rec, ok := r.tailRev(oid, tid); ok {
+		return *rec, true
+	}
 	k := recordKey(oid, tid)
 	v := r.tx.Bucket(bucketRecords).Get(k)
 	if v == nil {
@@ -70,6 +87,12 @@ func (r *Reader) TxnRecord(oid OID, tid TID) (Record, bool) {
 // before returns the newest revision of oid older than tid, deletions
 // included.
 func (r *Reader) before(oid OID, tid TID) (Record, bool) {
+	revs := r.tailRevs(oid)
+	for i := len(revs) - 1; i >= 0; i-- {
+		if revs[i].TID.Less(tid) {
+			return *revs[i], true
+		}
+	}
 	c := r.tx.Bucket(bucketRecords).Cursor()
 	k, v := seekBefore(c, recordKey(oid, tid))
 	if k == nil || !bytes.Equal(k[:8], oid[:]) {
