@@ -145,6 +145,7 @@ func (db *DB) checkpoint() error {
 	db.wal.switchFile()
 	db.walMu.Unlock()
 
+	start := time.Now()
 	var size int64
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		for _, t := range txns {
@@ -163,6 +164,8 @@ func (db *DB) checkpoint() error {
 	db.vis.Lock()
 	db.tail.dropThrough(txns[len(txns)-1].info.TID)
 	db.fileSize = size
+	db.checkpoints++
+	db.checkpointTime += time.Since(start)
 	db.vis.Unlock()
 	db.walMu.Lock()
 	err = db.wal.release()

@@ -88,12 +88,15 @@ type DB struct {
 	visible TID
 	// visCh is closed (and replaced) at every publication.
 	visCh chan struct{}
-	// tail, objects and fileSize change under vis held exclusively:
-	// the transactions published but not yet checkpointed, the object
-	// count, and the bbolt file's size at the last checkpoint.
-	tail     *tail
-	objects  int64
-	fileSize int64
+	// The fields from tail to checkpointTime change under vis held
+	// exclusively: the transactions published but not yet checkpointed,
+	// the object count, the bbolt file's size at the last checkpoint,
+	// and the checkpoints' count and time.
+	tail           *tail
+	objects        int64
+	fileSize       int64
+	checkpoints    int64
+	checkpointTime time.Duration
 
 	// walMu serializes appends to the commit log and the checkpoint's
 	// switch of log files; ckMu serializes checkpoints.
@@ -342,14 +345,21 @@ type Publication struct {
 type Stats struct {
 	Last    TID   // newest published tid
 	Objects int64 // objects ever stored and not packed away (deleted ones included, as FileStorage counts)
-	Size    int64 // bytes of the file
+	Size    int64 // bytes of the file, plus the data of logged transactions not yet in it
+	// Logged counts the transactions in the commit log that are not yet
+	// in the bbolt file; Checkpoints and CheckpointTime count the
+	// checkpoints that wrote them there and the time they took.
+	Logged         int
+	Checkpoints    int64
+	CheckpointTime time.Duration
 }
 
 // Stats returns a consistent copy of the counters.
 func (db *DB) Stats() Stats {
 	db.vis.RLock()
 	defer db.vis.RUnlock()
-	return Stats{Last: db.visible, Objects: db.objects, Size: db.fileSize + db.tail.bytes}
+	return Stats{Last: db.visible, Objects: db.objects, Size: db.fileSize + db.tail.bytes,
+		Logged: len(db.tail.txns), Checkpoints: db.checkpoints, CheckpointTime: db.checkpointTime}
 }
 
 // Read runs fn with a read view of the published state. Publication waits

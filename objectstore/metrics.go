@@ -37,10 +37,16 @@ func newMetrics(reg prometheus.Registerer, st *storage) *metrics {
 		lockWait: f.NewHistogram(prometheus.HistogramOpts{Name: "cairn_objectstore_lock_wait_seconds", Help: "Time votes waited for the commit lock.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
-	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_objectstore_db_size_bytes", Help: "Size of the storage file."},
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_objectstore_db_size_bytes", Help: "Size of the storage file, plus the data of logged transactions not yet checkpointed into it."},
 		func() float64 { return float64(st.db.Stats().Size) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_objectstore_objects", Help: "Objects in the storage."},
 		func() float64 { return float64(st.db.Stats().Objects) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_objectstore_logged_transactions", Help: "Committed transactions in the commit log not yet checkpointed into the storage file."},
+		func() float64 { return float64(st.db.Stats().Logged) })
+	f.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_objectstore_checkpoints_total", Help: "Checkpoints of the commit log into the storage file."},
+		func() float64 { return float64(st.db.Stats().Checkpoints) })
+	f.NewCounterFunc(prometheus.CounterOpts{Name: "cairn_objectstore_checkpoint_seconds_total", Help: "Time spent writing checkpoints."},
+		func() float64 { return st.db.Stats().CheckpointTime.Seconds() })
 	if st.blobs != nil {
 		f.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_objectstore_blob_bytes", Help: "Bytes of committed blob files."},
 			func() float64 { return float64(st.blobs.Size()) })

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/cairnstack/cairn/internal/sitefile"
 	"github.com/cairnstack/cairn/objectstore"
 	"github.com/cairnstack/cairn/objectstore/objectstoretest"
@@ -435,4 +438,50 @@ func TestUnixSocketAndTransactionTimeout(t *testing.T) {
 		t.Fatal("a client holding the lock past the timeout stays connected")
 	}
 	b.commit(int64(1), z64, z64, []byte("after the timeout"))
+}
+
+// TestMetrics: the storage's metrics pass promlint and count what
+// happened, the commit log's checkpoints included.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	addr, _ := objectstoretest.StartRegistered(t, reg, nil)
+	a := dial(t, addr)
+	a.must("register", "1", false)
+	tid := a.commit(int64(1), z64, z64, []byte("root"))
+	a.commit(int64(2), z64, tid, []byte("root 2"))
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	value := func(name string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				m := mf.GetMetric()[0]
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
+	if c, o := value("cairn_objectstore_commits_total"), value("cairn_objectstore_objects"); c != 2 || o != 1 {
+		t.Errorf("commits %v, objects %v; want 2 and 1", c, o)
+	}
+	// A checkpoint follows within a second or so.
+	deadline := time.Now().Add(10 * time.Second)
+	for value("cairn_objectstore_checkpoints_total") < 1 || value("cairn_objectstore_logged_transactions") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint: %v checkpoints, %v logged transactions", value("cairn_objectstore_checkpoints_total"), value("cairn_objectstore_logged_transactions"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if value("cairn_objectstore_db_size_bytes") <= 0 || value("cairn_objectstore_checkpoint_seconds_total") <= 0 {
+		t.Error("no size or checkpoint time")
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cairnstack/cairn/internal/sitefile"
 	"github.com/cairnstack/cairn/objectstore"
 )
@@ -16,6 +18,12 @@ import (
 // until the test ends; mod may change the configuration first. It returns
 // the address clients dial and the server.
 func Start(t testing.TB, mod func(*objectstore.Config)) (string, *objectstore.Server) {
+	t.Helper()
+	return StartRegistered(t, nil, mod)
+}
+
+// StartRegistered is Start with the server's metrics in reg.
+func StartRegistered(t testing.TB, reg prometheus.Registerer, mod func(*objectstore.Config)) (string, *objectstore.Server) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := objectstore.NewConfig()
@@ -29,7 +37,7 @@ func Start(t testing.TB, mod func(*objectstore.Config)) (string, *objectstore.Se
 	if err := cfg.Validate(sitefile.Site{}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := objectstore.New(cfg, nil, nil)
+	srv, err := objectstore.New(cfg, nil, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
