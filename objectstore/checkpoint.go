@@ -38,7 +38,7 @@ func (db *DB) recover(path string) error {
 	prev := base
 	for _, t := range txns {
 		if t.prev != prev {
-			return fmt.Errorf("%w: %s.wal-*: transaction %s follows %s, but the data file's last transaction is %s (a data file older than its log, restored from a backup?); move the .wal files away to open the data file as it is", ErrLogGap, path, t.info.TID, t.prev, prev)
+			return fmt.Errorf("%w: %s.wal-*: transaction %s follows %s, but the data file's last transaction is %s (a data file older than its log, restored from a backup?); put the data file that goes with this log back, or move the .wal files away to open the data file as it is, without the log's transactions", ErrLogGap, path, t.info.TID, t.prev, prev)
 		}
 		prev = t.info.TID
 	}

@@ -217,6 +217,10 @@ func (c *Commit) Vote(txn *Txn) (VoteResult, error) {
 		c.records, c.blobs, c.undone = nil, nil, nil
 		return res, nil
 	}
+	if c.size > db.maxTxnBytes {
+		c.records, c.blobs, c.undone = nil, nil, nil
+		return VoteResult{}, ErrTxnTooLarge
+	}
 	res.Undone = c.undone
 	return res, nil
 }

@@ -104,10 +104,12 @@ type DB struct {
 	wal     *wal
 	logLast TID    // tid of the newest transaction in the log (under walMu)
 	logSeed uint32 // checksum of the file's log id (wal.go)
-	ckMu    sync.Mutex
-	ckWake  chan struct{}
-	ckStop  chan struct{}
-	ckDone  chan struct{}
+	// maxTxnBytes is maxTxnBytes (tests lower it).
+	maxTxnBytes int64
+	ckMu        sync.Mutex
+	ckWake      chan struct{}
+	ckStop      chan struct{}
+	ckDone      chan struct{}
 
 	// mu guards the fields below: the state of committed but not yet
 	// durable transactions, which votes must see.
@@ -169,6 +171,8 @@ func Open(path string, opts *Options) (*DB, error) {
 		ckWake:     make(chan struct{}, 1),
 		ckStop:     make(chan struct{}),
 		ckDone:     make(chan struct{}),
+
+		maxTxnBytes: maxTxnBytes,
 	}
 	if err := db.init(); err != nil {
 		b.Close()

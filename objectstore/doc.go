@@ -115,4 +115,8 @@
 //   - Undo needs the undone records to still be current (or equal in
 //     content): resolving undo conflicts would need Python.
 //   - Restores (copyTransactionsFrom) must arrive in increasing tid order.
+//   - A commit whose log fdatasync fails is refused to its client and the
+//     store stops committing, but its frame may still have reached the disk
+//     and come back after a restart (the usual ambiguity of a failed fsync).
+//   - A transaction's data is limited to 3 GiB (one log frame).
 package objectstore

@@ -29,6 +29,10 @@ var (
 
 // Errors returned during two-phase commit.
 var (
+	// ErrTxnTooLarge is returned by Vote for a transaction whose data
+	// passes 3 GiB, more than one commit log frame holds.
+	ErrTxnTooLarge = errors.New("objectstore: transaction too large (over 3 GiB of data)")
+
 	// ErrReadOnly is returned by Lock on a store opened read-only.
 	ErrReadOnly = errors.New("objectstore: read-only")
 

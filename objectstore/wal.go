@@ -41,7 +41,8 @@ import (
 //	per record: oid (8) ‖ uvarint length ‖ records value (encodeRecord)
 //
 // Reading a file stops at the first frame that is short, fails its
-// checksum or belongs to another generation than the file's first frame:
+// checksum, belongs to another generation than the file's first frame or
+// does not name the frame before it as its predecessor:
 // that is the end of what was written since the last switch (a torn
 // append was never acknowledged; older frames further on were checkpointed
 // before the file was reused). Recovery takes the transactions of both
@@ -53,9 +54,10 @@ import (
 
 const (
 	walHeader = 16
-	// walMaxPayload bounds one frame when reading, so a damaged length
-	// cannot make recovery allocate without limit.
-	walMaxPayload = 1 << 32
+	// maxTxnBytes bounds a transaction's data, so that its frame's
+	// length fits the frame header's 32 bits with room for the oids and
+	// metadata (Vote refuses larger ones with ErrTxnTooLarge).
+	maxTxnBytes = 3 << 30
 	// walShrink: a freed file larger than this is truncated, so one big
 	// import does not leave a big file behind.
 	walShrink = 64 << 20
@@ -122,7 +124,7 @@ func decodeWAL(data []byte, seed uint32) ([]*tailTxn, uint64, int64) {
 		n := binary.LittleEndian.Uint32(data[off:])
 		sum := binary.LittleEndian.Uint32(data[off+4:])
 		g := binary.LittleEndian.Uint64(data[off+8:])
-		if n == 0 || uint64(n) > walMaxPayload || uint64(len(data)-off-walHeader) < uint64(n) {
+		if n == 0 || uint64(len(data)-off-walHeader) < uint64(n) {
 			break
 		}
 		if off == 0 {
@@ -135,7 +137,9 @@ func decodeWAL(data []byte, seed uint32) ([]*tailTxn, uint64, int64) {
 			break
 		}
 		t, err := decodeWALTxn(body[8:])
-		if err != nil {
+		if err != nil || len(out) > 0 && t.prev != out[len(out)-1].info.TID {
+			// A frame that does not follow the one before it is an older
+			// generation's that happens to line up.
 			break
 		}
 		out = append(out, t)
@@ -221,9 +225,10 @@ func decodeWALTxn(p []byte) (*tailTxn, error) {
 	return t, nil
 }
 
-// openWAL opens (creating) both log files for writing and starts a new
-// generation after gen in file 0. The caller has put everything the files
-// held into the bbolt file.
+// openWAL opens (creating) both log files for writing, empties them, and
+// starts a new generation after gen in file 0. The caller has put
+// everything the files held into the bbolt file. Emptying them (durably)
+// means no frame of an earlier run can line up behind a new one.
 func openWAL(path string, seed uint32, gen uint64, noSync bool) (*wal, error) {
 	w := &wal{seed: seed, noSync: noSync}
 	for i, p := range walPaths(path) {
@@ -233,6 +238,14 @@ func openWAL(path string, seed uint32, gen uint64, noSync bool) (*wal, error) {
 			return nil, fmt.Errorf("objectstore: open commit log: %w", err)
 		}
 		w.files[i] = &walFile{f: f}
+		err = f.Truncate(0)
+		if err == nil && !noSync {
+			err = fdatasync(f)
+		}
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("objectstore: empty commit log: %w", err)
+		}
 	}
 	if !noSync {
 		if err := syncDir(filepath.Dir(path)); err != nil {

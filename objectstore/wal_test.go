@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -234,7 +235,7 @@ func TestRecoveryFromTheCommitLog(t *testing.T) {
 func TestLogFrames(t *testing.T) {
 	a := &tailTxn{info: TxnInfo{TID: TIDFromUint64(10), Status: ' ', User: []byte("u"), OIDs: []OID{OIDFromUint64(1), OIDFromUint64(2)}, Size: 3},
 		records: []Record{{OID: OIDFromUint64(1), TID: TIDFromUint64(10), Data: []byte("abc")}, {OID: OIDFromUint64(2), TID: TIDFromUint64(10), NoData: true}}}
-	b := &tailTxn{info: TxnInfo{TID: TIDFromUint64(11), Status: 'u', OIDs: []OID{OIDFromUint64(1)}},
+	b := &tailTxn{info: TxnInfo{TID: TIDFromUint64(11), Status: 'u', OIDs: []OID{OIDFromUint64(1)}}, prev: TIDFromUint64(10),
 		records: []Record{{OID: OIDFromUint64(1), TID: TIDFromUint64(11), Data: []byte("x"), Blob: true, DataTxn: TIDFromUint64(10)}}}
 	two := appendWALFrame(appendWALFrame(nil, 0, 7, a), 0, 7, b)
 	txns, gen, n := decodeWAL(two, 0)
@@ -250,6 +251,7 @@ func TestLogFrames(t *testing.T) {
 		"bad checksum":   append(bytes.Clone(two[:len(two)-1]), two[len(two)-1]^1),
 		"old generation": append(bytes.Clone(two[:first]), appendWALFrame(nil, 0, 5, b)...),
 		"zeros":          append(bytes.Clone(two[:first]), make([]byte, 64)...),
+		"out of chain":   append(bytes.Clone(two[:first]), appendWALFrame(nil, 0, 7, &tailTxn{info: b.info, prev: TIDFromUint64(9), records: b.records})...),
 	}
 	for name, data := range cases {
 		if txns, _, n := decodeWAL(data, 0); len(txns) != 1 || n != int64(first) {
@@ -331,4 +333,22 @@ func TestLogMustContinueTheFile(t *testing.T) {
 			t.Errorf("%s after a clean close: %v, %v bytes", p, err, st.Size())
 		}
 	}
+}
+
+// TestTooLargeATransaction: a transaction the log cannot frame is refused
+// at vote, and the store goes on.
+func TestTooLargeATransaction(t *testing.T) {
+	db := openTest(t, nil)
+	db.maxTxnBytes = 10
+	c, err := db.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn := &Txn{}
+	txn.Store(OIDFromUint64(1), ZeroTID, make([]byte, 11))
+	if _, err := c.Vote(txn); !errors.Is(err, ErrTxnTooLarge) {
+		t.Errorf("vote of 11 bytes over a limit of 10: %v", err)
+	}
+	c.Abort()
+	store(t, db, OIDFromUint64(1), ZeroTID, "small")
 }
