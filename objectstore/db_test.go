@@ -34,7 +34,7 @@ func openTest(t *testing.T, opts *Options) *DB {
 }
 
 // commit runs one whole transaction.
-func commit(t *testing.T, db *DB, txn *Txn) TID {
+func commit(t testing.TB, db *DB, txn *Txn) TID {
 	t.Helper()
 	c, err := db.Lock(context.Background())
 	if err != nil {
