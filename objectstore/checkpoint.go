@@ -25,8 +25,7 @@ func (db *DB) recover(path string) error {
 	if err != nil {
 		return err
 	}
-	var base TID
-	copy(base[:], db.visible[:])
+	base := db.visible
 	n := 0
 	for _, t := range txns {
 		if base.Less(t.info.TID) {
@@ -55,6 +54,7 @@ func (db *DB) recover(path string) error {
 						t.newObjects++
 					}
 					seen[r.OID] = true
+					db.noteOID(r.OID)
 				}
 				db.tail.add(t)
 				db.objects += t.newObjects
@@ -62,11 +62,6 @@ func (db *DB) recover(path string) error {
 			}
 			return nil
 		})
-		for _, t := range txns {
-			for _, r := range t.records {
-				db.noteOID(r.OID)
-			}
-		}
 		return err
 	}
 	if len(txns) > 0 {

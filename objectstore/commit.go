@@ -495,7 +495,7 @@ func (db *DB) publish(c *Commit, t *tailTxn) {
 	}
 	db.mu.Unlock()
 	if db.opts.OnPublish != nil {
-		db.opts.OnPublish(Publication{TID: c.tid, OIDs: t.info.OIDs, Tag: c.txn.Tag, Objects: db.objects, Size: db.fileSize + db.tail.bytes})
+		db.opts.OnPublish(Publication{TID: c.tid, OIDs: t.info.OIDs, Tag: c.txn.Tag, Objects: db.objects, Size: db.size()})
 	}
 	db.vis.Unlock()
 	close(c.done)

@@ -104,7 +104,8 @@ type DB struct {
 	wal     *wal
 	logLast TID    // tid of the newest transaction in the log (under walMu)
 	logSeed uint32 // checksum of the file's log id (wal.go)
-	// maxTxnBytes is maxTxnBytes (tests lower it).
+	// maxTxnBytes limits a transaction's data: the constant maxTxnBytes,
+	// lowered by tests.
 	maxTxnBytes int64
 	ckMu        sync.Mutex
 	ckWake      chan struct{}
@@ -362,9 +363,13 @@ type Stats struct {
 func (db *DB) Stats() Stats {
 	db.vis.RLock()
 	defer db.vis.RUnlock()
-	return Stats{Last: db.visible, Objects: db.objects, Size: db.fileSize + db.tail.bytes,
+	return Stats{Last: db.visible, Objects: db.objects, Size: db.size(),
 		Logged: len(db.tail.txns), Checkpoints: db.checkpoints, CheckpointTime: db.checkpointTime}
 }
+
+// size is the bbolt file's size plus the data waiting in the tail (vis
+// held).
+func (db *DB) size() int64 { return db.fileSize + db.tail.bytes }
 
 // Read runs fn with a read view of the published state. Publication waits
 // while fn runs, so whatever fn queues (a reply) is queued before the

@@ -26,10 +26,8 @@ func (r *Reader) Txn(tid TID) (TxnInfo, bool, error) {
 func (r *Reader) NextTxn(from TID) (TxnInfo, bool, error) {
 	k, v := r.tx.Bucket(bucketTxns).Cursor().Seek(from[:])
 	if k == nil {
-		for _, t := range r.tailTxns() {
-			if !t.info.TID.Less(from) {
-				return t.info, true, nil
-			}
+		if txns := r.tailTxnsFrom(from); len(txns) > 0 {
+			return txns[0].info, true, nil
 		}
 		return TxnInfo{}, false, nil
 	}

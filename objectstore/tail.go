@@ -1,6 +1,7 @@
 package objectstore
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 )
@@ -96,12 +97,16 @@ func (r *Reader) tailRev(o OID, tid TID) (*Record, bool) {
 	return nil, false
 }
 
+// tailTxnsFrom returns the view's tail transactions at or after tid.
+func (r *Reader) tailTxnsFrom(tid TID) []*tailTxn {
+	txns := r.tailTxns()
+	return txns[sort.Search(len(txns), func(i int) bool { return !txns[i].info.TID.Less(tid) }):]
+}
+
 // tailTxn returns the view's tail transaction tid.
 func (r *Reader) tailTxn(tid TID) (*tailTxn, bool) {
-	txns := r.tailTxns()
-	i := sort.Search(len(txns), func(i int) bool { return !txns[i].info.TID.Less(tid) })
-	if i < len(txns) && txns[i].info.TID == tid {
-		return txns[i], true
+	if txns := r.tailTxnsFrom(tid); len(txns) > 0 && txns[0].info.TID == tid {
+		return txns[0], true
 	}
 	return nil, false
 }
@@ -117,14 +122,6 @@ func (r *Reader) tailOIDs(from OID) []OID {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b OID) int {
-		switch {
-		case a.Uint64() < b.Uint64():
-			return -1
-		case a.Uint64() > b.Uint64():
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b OID) int { return cmp.Compare(a.Uint64(), b.Uint64()) })
 	return slices.Compact(out)
 }

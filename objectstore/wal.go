@@ -338,14 +338,4 @@ func (w *wal) close() error {
 
 // fdatasync flushes a file's data (and the size, if it grew), not its
 // times.
-func fdatasync(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = syscall.Fdatasync(int(fd)) }); err != nil {
-		return err
-	}
-	return serr
-}
+func fdatasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -38,7 +39,7 @@ func checkHistory(t *testing.T, db *DB, o1, o2, o3 OID, tids []TID) {
 			revs = append(revs, rec.TID.String())
 			return true
 		})
-		if want := []string{tids[3].String(), tids[1].String(), tids[0].String()}; !equalStrings(revs, want) {
+		if want := []string{tids[3].String(), tids[1].String(), tids[0].String()}; !slices.Equal(revs, want) {
 			t.Errorf("revisions of o1 = %v, want %v", revs, want)
 		}
 		// o2: "c" at tids[2], current.
@@ -89,18 +90,6 @@ func checkHistory(t *testing.T, db *DB, o1, o2, o3 OID, tids []TID) {
 }
 
 func laterOID(o OID) OID { return OIDFromUint64(o.Uint64() + 1) }
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // fillHistory commits the four transactions checkHistory expects, with a
 // checkpoint after the first cut of them.
