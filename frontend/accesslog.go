@@ -47,17 +47,8 @@ func openAccessLog(path string) (*accessLog, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := 64 << 10
-	if path == "stdout" || path == "stderr" {
-		// Worker processes share their master's standard output, often a
-		// pipe, where only writes up to PIPE_BUF are never interleaved.
-		size = pipeBuf
-	}
-	return &accessLog{file: f, w: bufio.NewWriterSize(f, size)}, nil
+	return &accessLog{file: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
 }
-
-// pipeBuf is Linux's PIPE_BUF.
-const pipeBuf = 4096
 
 const clfTime = "02/Jan/2006:15:04:05 -0700"
 
@@ -90,12 +81,6 @@ func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte,
 	b = append(b, "\" \""...)
 	b = appendEscapedOrDash(b, ctx.UserAgent())
 	b = append(b, "\"\n"...)
-	// Every write(2) holds whole lines: worker processes append to the
-	// same file, and a line split over two writes could be cut by another
-	// worker's.
-	if len(b) > l.w.Available() {
-		_ = l.w.Flush()
-	}
 	_, _ = l.w.Write(b)
 	l.buf = b
 	l.mu.Unlock()

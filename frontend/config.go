@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -57,15 +56,6 @@ type Config struct {
 	MaxConns int `toml:"max_conns"`
 	// Grace is how long shutdown waits for in-flight requests. Default 10s.
 	Grace sitefile.Duration `toml:"grace"`
-	// Workers is how many processes serve, as nginx's worker_processes. 1:
-	// this process alone. More: this process becomes their master, binds
-	// every listener once per worker (SO_REUSEPORT, so the kernel spreads
-	// connections evenly) and runs each worker on one thread
-	// (internal/prefork); that costs less CPU per request than one process
-	// with several threads. 0: one per CPU. Default 1. MaxConns, the static
-	// file cache and the upstream connection pools are per worker. Changing
-	// it needs a restart.
-	Workers int `toml:"workers"`
 
 	// Compress lists the content types compressed with gzip or brotli when
 	// the client accepts it. Default: text/html, text/plain, text/css,
@@ -210,7 +200,6 @@ func NewConfig() *Config {
 		IdleTimeout:        sitefile.Dur(65 * time.Second),
 		MaxConns:           10000,
 		Grace:              sitefile.Dur(10 * time.Second),
-		Workers:            1,
 		CompressMinSize:    1 << 10,
 		StaticCache:        64 << 20,
 		StaticCacheMaxFile: 1 << 20,
@@ -260,7 +249,6 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&c.IdleTimeout, "idle-timeout", "keep-alive idle time")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "concurrent connections per listener")
 	fs.Var(&c.Grace, "grace", "shutdown grace period for in-flight requests")
-	fs.IntVar(&c.Workers, "workers", c.Workers, "worker processes (1: this one alone; 0: one per CPU)")
 	fs.Var(&c.CompressMinSize, "compress-min-size", "smallest body compressed")
 	fs.Var(&c.StaticCache, "static-cache", "memory for small static files (0: off)")
 	fs.Var(&c.StaticCacheMaxFile, "static-cache-max-file", "largest static file kept in memory")
@@ -349,12 +337,6 @@ func (c *Config) Validate(site sitefile.Site) error {
 			return sitefile.Errorf(key, "must be positive")
 		}
 	}
-	switch {
-	case c.Workers == 0:
-		c.Workers = runtime.NumCPU()
-	case c.Workers < 0 || c.Workers > maxWorkers:
-		return sitefile.Errorf("workers", "between 0 (one per CPU) and %d", maxWorkers)
-	}
 	if c.MaxHeaderSize < 1<<10 {
 		return sitefile.Errorf("max_header_size", "at least 1K")
 	}
@@ -363,10 +345,6 @@ func (c *Config) Validate(site sitefile.Site) error {
 	}
 	return c.loadErrorPages()
 }
-
-// maxWorkers bounds Workers: beyond the CPUs of any machine this runs on,
-// more processes only cost memory.
-const maxWorkers = 64
 
 func (c *Config) loadErrorPages() error {
 	c.errorPages = map[int][]byte{}
@@ -534,6 +512,6 @@ func (r *Route) validate(c *Config) error {
 
 // String summarises the configuration for the start-up log line.
 func (c *Config) String() string {
-	return fmt.Sprintf("listeners=%v upstreams=%v hosts=%d access_log=%s max_body=%v max_header=%v timeouts(read=%v write=%v idle=%v) max_conns=%d grace=%v workers=%d",
-		c.Listeners, c.Upstreams, len(c.Hosts), c.AccessLog, c.MaxBodySize, c.MaxHeaderSize, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.Grace, c.Workers)
+	return fmt.Sprintf("listeners=%v upstreams=%v hosts=%d access_log=%s max_body=%v max_header=%v timeouts(read=%v write=%v idle=%v) max_conns=%d grace=%v",
+		c.Listeners, c.Upstreams, len(c.Hosts), c.AccessLog, c.MaxBodySize, c.MaxHeaderSize, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.Grace)
 }

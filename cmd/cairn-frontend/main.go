@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 
@@ -20,7 +19,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AdminPort: 9100,
 		NewConfig: frontend.NewConfig,
 		Start:     start,
-		Workers:   workers,
 	}.Run(ctx, args, stdout, stderr)
 }
 
@@ -40,24 +38,10 @@ func start(env daemon.Env, cfg *frontend.Config) (daemon.Service[*frontend.Confi
 	if err != nil {
 		return nil, err
 	}
-	lns := env.Listeners
-	if lns == nil {
-		if lns, err = f.Listen(); err != nil {
-			f.Close()
-			return nil, err
-		}
-	} else if len(lns) != len(cfg.Listeners) {
+	lns, err := f.Listen()
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("the site file names %d listeners, the master bound %d; restart the master to apply", len(cfg.Listeners), len(lns))
+		return nil, err
 	}
 	return service{f, lns}, nil
-}
-
-// workers reads the [frontend] workers setting for the runner.
-func workers(cfg *frontend.Config) daemon.Workers {
-	w := daemon.Workers{Count: cfg.Workers, Grace: cfg.Grace.D()}
-	for _, l := range cfg.Listeners {
-		w.Addrs = append(w.Addrs, l.Addr)
-	}
-	return w
 }

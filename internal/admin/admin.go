@@ -19,10 +19,9 @@ import (
 // Health reports nil when the tier is ready to serve, or why it is not.
 type Health func() error
 
-// Handler returns the admin mux, to which a caller may add its own paths.
-// pprof is registered explicitly on this mux, never on
-// http.DefaultServeMux.
-func Handler(g prometheus.Gatherer, health Health) *http.ServeMux {
+// Handler returns the admin mux. pprof is registered explicitly on this mux,
+// never on http.DefaultServeMux.
+func Handler(g prometheus.Gatherer, health Health) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -44,12 +43,12 @@ func Handler(g prometheus.Gatherer, health Health) *http.ServeMux {
 	return mux
 }
 
-// Serve serves h (normally Handler's mux) on ln until ctx is cancelled,
-// then shuts down within a second (admin requests are short; a pprof
-// profile in progress is cut off rather than holding up the tier's exit).
-func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+// Serve serves the admin mux on ln until ctx is cancelled, then shuts down
+// within a second (admin requests are short; a pprof profile in progress is
+// cut off rather than holding up the tier's exit).
+func Serve(ctx context.Context, ln net.Listener, g prometheus.Gatherer, health Health) error {
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           Handler(g, health),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	done := make(chan error, 1)
@@ -71,16 +70,12 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 }
 
 // NewRegistry returns a fresh registry with the Go and process collectors,
-// one per process (style.md §7: no global registry), and the registerer a
-// tier registers its own metrics with. labels (may be nil) are added to
-// every metric, the runtime's too: a worker process labels its metrics with
-// its worker number, so that its master can serve them all on one page.
-func NewRegistry(labels prometheus.Labels) (*prometheus.Registry, prometheus.Registerer) {
+// one per process (style.md §7: no global registry).
+func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	r := prometheus.WrapRegistererWith(labels, reg)
-	r.MustRegister(
+	reg.MustRegister(
 		prometheus.NewGoCollector(),
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
-	return reg, r
+	return reg
 }

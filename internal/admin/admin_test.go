@@ -20,8 +20,7 @@ func TestEndpoints(t *testing.T) {
 	var healthErr error
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	reg, _ := admin.NewRegistry(nil)
-	go func() { done <- admin.Serve(ctx, ln, admin.Handler(reg, func() error { return healthErr })) }()
+	go func() { done <- admin.Serve(ctx, ln, admin.NewRegistry(), func() error { return healthErr }) }()
 	base := "http://" + ln.Addr().String()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(base + path)

@@ -14,20 +14,17 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cairnstack/cairn/internal/admin"
 	"github.com/cairnstack/cairn/internal/logfile"
-	"github.com/cairnstack/cairn/internal/prefork"
 	"github.com/cairnstack/cairn/internal/sitefile"
 )
 
@@ -56,19 +53,6 @@ type Service[C Config] interface {
 type Env struct {
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
-	// Listeners, in a worker process, are its sockets for the addresses of
-	// Workers.Addrs, in that order; nil: the tier opens its own.
-	Listeners []net.Listener
-}
-
-// Workers is what a configuration asks for worker processes (package
-// prefork).
-type Workers struct {
-	// Count above 1 makes this process the master of Count workers, each
-	// running the tier on its own share of the listening sockets.
-	Count int
-	Addrs []string      // the listening addresses the workers share
-	Grace time.Duration // how long a stopping worker may drain
 }
 
 // Program describes one tier binary.
@@ -81,8 +65,6 @@ type Program[C Config] struct {
 	NewConfig func() C
 	// Start builds the service; it may open listeners.
 	Start func(env Env, cfg C) (Service[C], error)
-	// Workers, when set, reads a configuration's worker processes.
-	Workers func(cfg C) Workers
 }
 
 // Main is every Cairn binary's main: run gets the command line and a
@@ -199,63 +181,21 @@ func (p Program[C]) Run(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	logger = logger.With("tier", p.Section)
-	self, err := prefork.Inherit()
+	logger.Info("starting", "version", Version(), "config", fmt.Sprintf("%+v", cfg))
+
+	reg := admin.NewRegistry()
+	svc, err := p.Start(Env{Logger: logger, Registry: reg}, cfg)
 	if err != nil {
 		return err
 	}
-	var labels prometheus.Labels
-	var plan Workers
-	switch {
-	case self != nil:
-		logger = logger.With("worker", self.Index)
-		labels = prometheus.Labels{"worker": strconv.Itoa(self.Index)}
-	case p.Workers != nil:
-		if plan = p.Workers(cfg); plan.Count > 1 {
-			labels = prometheus.Labels{"worker": "master"}
-		}
-	}
-	logger.Info("starting", "version", Version(), "config", fmt.Sprintf("%+v", cfg))
-
-	reg, r := admin.NewRegistry(labels)
-	var (
-		svc      Service[C]
-		gatherer prometheus.Gatherer = reg
-		extra    http.Handler
-	)
-	if plan.Count > 1 {
-		pool, err := prefork.Start(prefork.Options{Workers: plan.Count, Addrs: plan.Addrs, Args: args, Grace: plan.Grace, Logger: logger})
-		if err != nil {
-			return err
-		}
-		r.MustRegister(pool)
-		svc = &master[C]{pool: pool, plan: plan, workers: p.Workers}
-		gatherer, extra = prometheus.Gatherers{reg, pool}, pool.Handler()
-	} else {
-		env := Env{Logger: logger, Registry: r}
-		if self != nil {
-			env.Listeners = self.Listeners
-		}
-		if svc, err = p.Start(env, cfg); err != nil {
-			return err
-		}
-	}
 	g, gctx := errgroup.WithContext(ctx)
-	var adminLn net.Listener
-	switch {
-	case self != nil:
-		adminLn = self.Admin
-	case com.admin != "":
-		if adminLn, err = net.Listen("tcp", com.admin); err != nil {
+	if com.admin != "" {
+		ln, err := net.Listen("tcp", com.admin)
+		if err != nil {
 			return fmt.Errorf("admin listener: %w", err)
 		}
-		logger.Info("admin listening", "addr", adminLn.Addr().String())
-	}
-	if adminLn != nil {
-		mux := admin.Handler(gatherer, svc.Health)
-		if extra != nil {
-			mux.Handle("/worker/", extra)
-		}
-		g.Go(func() error { return admin.Serve(gctx, adminLn, mux) })
+		logger.Info("admin listening", "addr", ln.Addr().String())
+		g.Go(func() error { return admin.Serve(gctx, ln, reg, svc.Health) })
 	}
 	g.Go(func() error { return svc.Serve(gctx) })
 	g.Go(func() error { p.signals(gctx, args, logger, logOut, svc); return nil })
