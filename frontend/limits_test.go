@@ -2,10 +2,14 @@ package frontend_test
 
 import (
 	"net"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnstack/cairn/frontend"
 	"github.com/cairnstack/cairn/internal/sitefile"
 )
 
@@ -82,6 +86,76 @@ func TestSlowLorisIsCutOff(t *testing.T) {
 		case <-tick.C:
 			_, _ = c.Write([]byte("X"))
 		}
+	}
+}
+
+// slowDownload asks addr for path on a connection with a small receive
+// buffer, reads pause (between 64 KiB reads, or once before the first) and
+// returns the bytes that came before the server closed the connection or
+// want had arrived (5 s at most after that).
+func slowDownload(t *testing.T, addr, path string, want int, every, pause time.Duration) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(pause)
+	buf := make([]byte, 64<<10)
+	got := 0
+	for got < want {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := c.Read(buf)
+		got += n
+		if err != nil {
+			break
+		}
+		time.Sleep(every)
+	}
+	return got
+}
+
+// TestSlowDownloads: write_timeout is the time a write may wait for the
+// client (nginx's send_timeout), not for the whole response: a client that
+// keeps reading gets a large file or proxied response however long it
+// takes, and one that stops reading is cut off after write_timeout.
+//
+// The kernel reports a full socket writable again only when half its send
+// buffer (up to 2 MiB of tcp_wmem's 4 MiB) is free, so a steady client
+// must drain that within write_timeout: here 64 KiB every 12 ms, 2 MiB in
+// about 0.4 s of the 1 s.
+func TestSlowDownloads(t *testing.T) {
+	dir := t.TempDir()
+	const size = 8 << 20
+	if err := os.WriteFile(filepath.Join(dir, "big.bin"), make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := proxyConfig(startOrigin(t, "i1"))
+	cfg.Hosts[0].Routes = append([]frontend.Route{{Path: "/static/", Static: dir}}, cfg.Hosts[0].Routes...)
+	cfg.WriteTimeout = sitefile.Dur(time.Second)
+	cfg.StaticCacheMaxFile = 1 << 10 // streamed from the file (sendfile), not from memory
+	fe := startFrontend(t, cfg)
+	for _, path := range []string{"/static/big.bin", "/bytes?n=" + strconv.Itoa(size)} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			if got := slowDownload(t, fe.addr[0], path, size, 12*time.Millisecond, 0); got < size {
+				t.Errorf("a client reading steadily got %d of %d bytes in %v", got, size, time.Since(start))
+			}
+			if d := time.Since(start); d < 1200*time.Millisecond {
+				t.Logf("the download took only %v; the test is weaker than meant", d)
+			}
+			// Reads nothing for 3 s: cut off after the 1 s write timeout.
+			if got := slowDownload(t, fe.addr[0], path, size, 0, 3*time.Second); got >= size {
+				t.Errorf("a client that stopped reading for 3 write timeouts was not cut off")
+			}
+		})
 	}
 }
 

@@ -1,7 +1,9 @@
 package frontend
 
 import (
+	"io"
 	"net"
+	"time"
 
 	"github.com/cairnstack/cairn/internal/rawsock"
 )
@@ -13,13 +15,22 @@ import (
 // addresses, ReadFrom's sendfile, Close) is the embedded *net.TCPConn's.
 // Like any net.Conn given to fasthttp, a sockConn is read by one goroutine
 // at a time and written by one at a time.
+//
+// On a client connection, sendTimeout is nginx's send_timeout: the time
+// a write may wait for the client to take more, not the time for a whole
+// response. fasthttp arms one write deadline per response, which cut every
+// download that took longer than write_timeout, however steadily the client
+// read. A write the kernel takes at once (nearly every response) costs
+// nothing more; from the first wait on, the deadline is moved after each
+// bit of progress.
 type sockConn struct {
 	*net.TCPConn
-	raw *rawsock.Socket
+	raw         *rawsock.Socket
+	sendTimeout time.Duration // 0: fasthttp's deadlines alone (upstream connections)
 }
 
 // newSockConn wraps c; a connection that is not TCP is returned as it is.
-func newSockConn(c net.Conn) net.Conn {
+func newSockConn(c net.Conn, sendTimeout time.Duration) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -28,21 +39,64 @@ func newSockConn(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &sockConn{TCPConn: tc, raw: raw}
+	return &sockConn{TCPConn: tc, raw: raw, sendTimeout: sendTimeout}
 }
 
-func (s *sockConn) Read(p []byte) (int, error)  { return s.raw.Read(p) }
-func (s *sockConn) Write(p []byte) (int, error) { return s.raw.Write(p) }
+func (s *sockConn) Read(p []byte) (int, error) { return s.raw.Read(p) }
 
-// sockListener wraps the connections a TCP listener accepts in sockConn.
-type sockListener struct{ net.Listener }
+func (s *sockConn) Write(p []byte) (int, error) {
+	if s.sendTimeout == 0 {
+		return s.raw.Write(p)
+	}
+	n, err := s.raw.TryWrite(p)
+	for err == nil && n < len(p) {
+		if err = s.TCPConn.SetWriteDeadline(time.Now().Add(s.sendTimeout)); err != nil {
+			break
+		}
+		var m int
+		m, err = s.raw.WriteSome(p[n:])
+		n += m
+	}
+	return n, err
+}
+
+// sendPiece is how much of a file ReadFrom sends under one deadline: the
+// slowest client that keeps a download going takes this much per send
+// timeout (512 KiB a minute by default, about 9 KB/s).
+const sendPiece = 512 << 10
+
+// ReadFrom sends r (with sendfile when r is a file) in pieces, each with
+// the whole send timeout.
+func (s *sockConn) ReadFrom(r io.Reader) (int64, error) {
+	if s.sendTimeout == 0 {
+		return s.TCPConn.ReadFrom(r)
+	}
+	var total int64
+	for {
+		if err := s.TCPConn.SetWriteDeadline(time.Now().Add(s.sendTimeout)); err != nil {
+			return total, err
+		}
+		n, err := s.TCPConn.ReadFrom(io.LimitReader(r, sendPiece))
+		total += n
+		if err != nil || n < sendPiece {
+			return total, err
+		}
+	}
+}
+
+// sockListener wraps the connections a TCP listener accepts in sockConn,
+// with the frontend's write timeout as their send timeout.
+type sockListener struct {
+	net.Listener
+	sendTimeout time.Duration
+}
 
 func (l sockListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return newSockConn(c), nil
+	return newSockConn(c, l.sendTimeout), nil
 }
 
 // writeBufferSize is the buffer a client connection's responses are written

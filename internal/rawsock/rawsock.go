@@ -34,11 +34,18 @@ type Socket struct {
 	// The arguments and results of the read or write in progress, kept
 	// here so that the functions handed to rc are bound once: a closure
 	// built per call would be allocated per call.
-	rbuf, wbuf             []byte
-	rn, wn                 int
-	rerrno, werrno         syscall.Errno
-	readFn, writeFn, tryFn func(fd uintptr) bool
+	rbuf, wbuf                     []byte
+	rn, wn                         int
+	rerrno, werrno                 syscall.Errno
+	readFn, writeFn, tryFn, someFn func(fd uintptr) bool
 }
+
+// How a write that finds the socket full goes on.
+const (
+	waitAll  = iota // wait, until all is written
+	waitNone        // return what was written
+	waitSome        // wait only if nothing was written yet
+)
 
 // New returns the Socket of c, a TCP or Unix connection.
 func New(c syscall.Conn) (*Socket, error) {
@@ -48,8 +55,9 @@ func New(c syscall.Conn) (*Socket, error) {
 	}
 	s := &Socket{rc: rc}
 	s.readFn = s.read
-	s.writeFn = func(fd uintptr) bool { return s.write(fd, true) }
-	s.tryFn = func(fd uintptr) bool { return s.write(fd, false) }
+	s.writeFn = func(fd uintptr) bool { return s.write(fd, waitAll) }
+	s.tryFn = func(fd uintptr) bool { return s.write(fd, waitNone) }
+	s.someFn = func(fd uintptr) bool { return s.write(fd, waitSome) }
 	return s, nil
 }
 
@@ -99,6 +107,14 @@ func (s *Socket) TryWrite(p []byte) (int, error) {
 	return s.writeAll(p, s.tryFn)
 }
 
+// WriteSome writes what the kernel takes, waiting (under the connection's
+// write deadline) only while it takes nothing: a caller can then move the
+// deadline after each bit of progress, as nginx's send_timeout is the time
+// between two writes rather than for a whole response.
+func (s *Socket) WriteSome(p []byte) (int, error) {
+	return s.writeAll(p, s.someFn)
+}
+
 func (s *Socket) writeAll(p []byte, fn func(uintptr) bool) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -114,9 +130,9 @@ func (s *Socket) writeAll(p []byte, fn func(uintptr) bool) (int, error) {
 }
 
 // write writes until all is written or an error (true, with werrno set
-// for the error), or the socket is full: false, to wait, when wait is set;
-// true, to return what was written, when not.
-func (s *Socket) write(fd uintptr, wait bool) bool {
+// for the error), or the socket is full: then false to wait, or true to
+// return what was written, as mode says.
+func (s *Socket) write(fd uintptr, mode int) bool {
 	for s.wn < len(s.wbuf) {
 		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.wbuf[s.wn])), uintptr(len(s.wbuf)-s.wn))
 		switch e {
@@ -124,7 +140,7 @@ func (s *Socket) write(fd uintptr, wait bool) bool {
 			s.wn += int(r)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
-			return !wait
+			return mode == waitNone || mode == waitSome && s.wn > 0
 		default:
 			s.werrno = e
 			return true

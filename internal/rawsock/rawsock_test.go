@@ -98,6 +98,37 @@ func TestTryWriteNeverWaits(t *testing.T) {
 	}
 }
 
+// TestWriteSome: on a full socket WriteSome waits (under the deadline)
+// until the peer takes something, then returns what the kernel took, short
+// of the whole when the peer is slow.
+func TestWriteSome(t *testing.T) {
+	s, c, peer := pair(t, "tcp")
+	big := make([]byte, 64<<20)
+	n, err := s.TryWrite(big)
+	if err != nil || n == 0 {
+		t.Fatalf("TryWrite = %d, %v", n, err)
+	}
+	c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	if m, err := s.WriteSome(big[n:]); m != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("WriteSome to a peer that reads nothing = %d, %v; want 0 and the deadline", m, err)
+	}
+	c.SetWriteDeadline(time.Time{})
+	go func() { // takes 1 MiB, then stops
+		buf := make([]byte, 64<<10)
+		for got := 0; got < 1<<20; {
+			k, err := peer.Read(buf)
+			if err != nil {
+				return
+			}
+			got += k
+		}
+	}()
+	m, err := s.WriteSome(big[n:])
+	if err != nil || m == 0 || n+m == len(big) {
+		t.Fatalf("WriteSome to a slow peer = %d, %v; want part of %d", m, err, len(big)-n)
+	}
+}
+
 func TestReadDeadlineAndEOF(t *testing.T) {
 	s, c, peer := pair(t, "tcp")
 	buf := make([]byte, 64)
