@@ -99,7 +99,7 @@ func (f *Frontend) Serve(ctx context.Context, lns []net.Listener) error {
 	servers := make([]*fasthttp.Server, len(lns))
 	for i := range lns {
 		servers[i] = f.newServer(i)
-		lns[i] = sockListener{lns[i], f.cfg().WriteTimeout.D()}
+		lns[i] = sockListener{lns[i], f.cfg().WriteTimeout.D(), f.cfg().ReadTimeout.D()}
 		if f.listeners[i].TLS() {
 			lns[i] = tls.NewListener(lns[i], f.certs[i].tlsConfig())
 		}

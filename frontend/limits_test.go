@@ -1,6 +1,7 @@
 package frontend_test
 
 import (
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -156,6 +157,54 @@ func TestSlowDownloads(t *testing.T) {
 				t.Errorf("a client that stopped reading for 3 write timeouts was not cut off")
 			}
 		})
+	}
+}
+
+// slowUpload POSTs size bytes to addr's /echo in 64 KiB pieces, pausing
+// every between them and stall after the first MiB, and returns the
+// answer (what came before the connection closed).
+func slowUpload(t *testing.T, addr string, size int, every, stall time.Duration) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	head := "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(size) + "\r\n\r\n"
+	if _, err := c.Write([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	piece := make([]byte, 64<<10)
+	for sent := 0; sent < size; sent += len(piece) {
+		if sent == 1<<20 {
+			time.Sleep(stall)
+		}
+		if _, err := c.Write(piece); err != nil {
+			break // cut off
+		}
+		time.Sleep(every)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+// TestSlowUploads: an upload that keeps coming is not cut off by
+// read_timeout however long it takes (it is for a whole request head: see
+// TestSlowLorisIsCutOff); one that stops is.
+func TestSlowUploads(t *testing.T) {
+	cfg := proxyConfig(startOrigin(t, "i1"))
+	cfg.ReadTimeout = sitefile.Dur(500 * time.Millisecond)
+	fe := startFrontend(t, cfg)
+	const size = 4 << 20
+	start := time.Now()
+	// 64 KiB every 20 ms: 4 MiB take well over read_timeout.
+	if got := slowUpload(t, fe.addr[0], size, 20*time.Millisecond, 0); !strings.HasPrefix(got, "HTTP/1.1 200") ||
+		!strings.Contains(got, `"body_bytes":`+strconv.Itoa(size)) {
+		t.Errorf("a steady upload of %v: %.200q", time.Since(start), got)
+	}
+	if got := slowUpload(t, fe.addr[0], size, 0, 2*time.Second); strings.HasPrefix(got, "HTTP/1.1 200") {
+		t.Errorf("an upload that stopped for 4 read timeouts went through: %.200q", got)
 	}
 }
 

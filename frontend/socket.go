@@ -16,21 +16,33 @@ import (
 // Like any net.Conn given to fasthttp, a sockConn is read by one goroutine
 // at a time and written by one at a time.
 //
-// On a client connection, sendTimeout is nginx's send_timeout: the time
-// a write may wait for the client to take more, not the time for a whole
-// response. fasthttp arms one write deadline per response, which cut every
-// download that took longer than write_timeout, however steadily the client
-// read. A write the kernel takes at once (nearly every response) costs
-// nothing more; from the first wait on, the deadline is moved after each
-// bit of progress.
+// On a client connection, the timeouts follow the progress of long
+// transfers, as nginx's do; fasthttp arms one deadline per request and one
+// per response, which cut every upload longer than read_timeout and every
+// download longer than write_timeout, however steady the client.
+//   - sendTimeout is nginx's send_timeout: the time a write may wait for
+//     the client to take more. A write the kernel takes at once (nearly
+//     every response) costs nothing more; from the first wait on, the
+//     deadline is moved after each bit of progress.
+//   - recvTimeout is re-armed after every recvProgress bytes read, like
+//     nginx's client_body_timeout but asking for more than a byte: a slow
+//     loris cannot earn time with a trickle, as a request head must arrive
+//     whole within read_timeout (it is at most max_header_size, less than
+//     recvProgress), while an upload that keeps coming is never cut.
 type sockConn struct {
 	*net.TCPConn
-	raw         *rawsock.Socket
-	sendTimeout time.Duration // 0: fasthttp's deadlines alone (upstream connections)
+	raw *rawsock.Socket
+	// 0: fasthttp's deadlines alone (upstream connections).
+	sendTimeout, recvTimeout time.Duration
+	received                 int // bytes read since the read deadline was last moved
 }
 
+// recvProgress is how much a client must send to have its read deadline
+// moved.
+const recvProgress = 64 << 10
+
 // newSockConn wraps c; a connection that is not TCP is returned as it is.
-func newSockConn(c net.Conn, sendTimeout time.Duration) net.Conn {
+func newSockConn(c net.Conn, sendTimeout, recvTimeout time.Duration) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -39,10 +51,21 @@ func newSockConn(c net.Conn, sendTimeout time.Duration) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &sockConn{TCPConn: tc, raw: raw, sendTimeout: sendTimeout}
+	return &sockConn{TCPConn: tc, raw: raw, sendTimeout: sendTimeout, recvTimeout: recvTimeout}
 }
 
-func (s *sockConn) Read(p []byte) (int, error) { return s.raw.Read(p) }
+func (s *sockConn) Read(p []byte) (int, error) {
+	n, err := s.raw.Read(p)
+	if s.recvTimeout > 0 {
+		if s.received += n; s.received >= recvProgress {
+			s.received = 0
+			if derr := s.TCPConn.SetReadDeadline(time.Now().Add(s.recvTimeout)); err == nil {
+				err = derr
+			}
+		}
+	}
+	return n, err
+}
 
 func (s *sockConn) Write(p []byte) (int, error) {
 	if s.sendTimeout == 0 {
@@ -85,10 +108,10 @@ func (s *sockConn) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // sockListener wraps the connections a TCP listener accepts in sockConn,
-// with the frontend's write timeout as their send timeout.
+// with the frontend's write and read timeouts.
 type sockListener struct {
 	net.Listener
-	sendTimeout time.Duration
+	sendTimeout, recvTimeout time.Duration
 }
 
 func (l sockListener) Accept() (net.Conn, error) {
@@ -96,7 +119,7 @@ func (l sockListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSockConn(c, l.sendTimeout), nil
+	return newSockConn(c, l.sendTimeout, l.recvTimeout), nil
 }
 
 // writeBufferSize is the buffer a client connection's responses are written
