@@ -22,16 +22,37 @@ import (
 //
 // Like the net.Conn it wraps for fasthttp, a coarseConn is used by one
 // goroutine at a time.
+//
+// A response body streamed to the client (transport.go) is read for as
+// long as the client takes: the read deadline is moved after every
+// recvProgress bytes, so the upstream's read_timeout bounds the wait for
+// more of the body (nginx's proxy_read_timeout is the time between two
+// reads), not the whole download.
 type coarseConn struct {
 	net.Conn
+	readTimeout           time.Duration
 	readSlack, writeSlack time.Duration
 	read, write           time.Time // what Conn has armed; zero for none
+	received              int       // bytes read since the read deadline was last moved
 }
 
 // newCoarseConn wraps c; slack is a sixteenth of each timeout (3.75 s of
 // the default 60 s).
 func newCoarseConn(c net.Conn, readTimeout, writeTimeout time.Duration) *coarseConn {
-	return &coarseConn{Conn: c, readSlack: readTimeout / 16, writeSlack: writeTimeout / 16}
+	return &coarseConn{Conn: c, readTimeout: readTimeout, readSlack: readTimeout / 16, writeSlack: writeTimeout / 16}
+}
+
+func (c *coarseConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.received += n; c.received >= recvProgress {
+		c.received = 0
+		if c.readTimeout > 0 {
+			if derr := c.SetReadDeadline(time.Now().Add(c.readTimeout)); err == nil {
+				err = derr
+			}
+		}
+	}
+	return n, err
 }
 
 func (c *coarseConn) SetReadDeadline(t time.Time) error {

@@ -41,6 +41,7 @@ func newPool(name string, u Upstream, m *metrics) *pool {
 			ReadTimeout:                   read,
 			WriteTimeout:                  write,
 			MaxConnWaitTimeout:            connect,
+			Transport:                     transport{},
 			Dial: func(addr string) (net.Conn, error) {
 				c, err := fasthttp.DialTimeout(addr, connect)
 				if err != nil {

@@ -1,0 +1,188 @@
+package frontend_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+	"github.com/cairnstack/cairn/internal/proctest"
+)
+
+// pattern is n bytes that show where a piece went missing.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>16)
+	}
+	return b
+}
+
+// TestStreamedBodies: upstream bodies over 1 MiB or of unknown length are
+// streamed to the client as they come (the client has the first bytes
+// before the upstream has sent the last), chunked or until-close bodies are
+// sent on chunked, a body cut short truncates the client's response (a
+// small one is a 502), and the upstream connection of a body read to its
+// end is used again.
+func TestStreamedBodies(t *testing.T) {
+	big := pattern(4 << 20)
+	release := make(chan struct{})
+	var conns atomic.Int32
+	up := proctest.RawServer(t, func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			switch req.URL.Path {
+			case "/held": // half, then the rest once the test has seen a first part
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(big))
+				c.Write(big[:len(big)/2])
+				<-release
+				c.Write(big[len(big)/2:])
+			case "/big":
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", len(big))
+				c.Write(big)
+			case "/chunked":
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+				for i := 0; i < len(big); i += 1 << 20 {
+					fmt.Fprintf(c, "%x\r\n%s\r\n", 1<<20, big[i:i+1<<20])
+				}
+				fmt.Fprintf(c, "0\r\nX-Trailer: 1\r\n\r\n")
+			case "/small-chunked":
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+			case "/until-close":
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+				c.Write(big)
+				return
+			case "/cut":
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(big))
+				c.Write(big[:len(big)/2])
+				return
+			case "/small-cut":
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly ten b")
+				return
+			}
+		}
+	})
+	cfg := proxyConfig(up)
+	fe := startFrontend(t, cfg)
+
+	// Streamed: the first half arrives while the upstream holds the rest.
+	resp, err := client.Get(fe.url("/held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1<<20)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatalf("the first MiB of a held body: %v", err)
+	}
+	close(release)
+	rest, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(append(first, rest...), big) || resp.ContentLength != int64(len(big)) {
+		t.Fatalf("held body: %d bytes of %d (Content-Length %d), %v", len(first)+len(rest), len(big), resp.ContentLength, err)
+	}
+
+	for _, tc := range []struct {
+		path    string
+		want    []byte
+		chunked bool
+	}{
+		{"/big", big, false},
+		{"/chunked", big, true},
+		{"/small-chunked", []byte("hello"), true},
+		{"/until-close", big, true},
+	} {
+		resp, err := client.Get(fe.url(tc.path))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, tc.want) {
+			t.Errorf("%s: %d, %d bytes of %d, %v", tc.path, resp.StatusCode, len(got), len(tc.want), err)
+		}
+		if chunked := len(resp.TransferEncoding) > 0; chunked != tc.chunked {
+			t.Errorf("%s: sent chunked %v, want %v", tc.path, chunked, tc.chunked)
+		}
+	}
+
+	// Cut short: a streamed body ends the client's response early; a
+	// small one, read whole before anything is sent, is a 502.
+	if resp, err := client.Get(fe.url("/cut")); err == nil {
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil || len(got) >= len(big) {
+			t.Errorf("a body the upstream cut short reached the client whole (%d bytes, %v)", len(got), err)
+		}
+	}
+	if resp, body := get(t, fe.url("/small-cut")); resp.StatusCode != 502 {
+		t.Errorf("a small body cut short: %d %q; want 502", resp.StatusCode, body)
+	}
+
+	// The connection of a body read to its end is used again.
+	before := conns.Load()
+	for range 3 {
+		resp, body := get(t, fe.url("/big"))
+		if resp.StatusCode != 200 || len(body) != len(big) {
+			t.Fatalf("/big: %d, %d bytes", resp.StatusCode, len(body))
+		}
+	}
+	if n := conns.Load() - before; n > 1 {
+		t.Errorf("3 streamed bodies in a row took %d new upstream connections; want at most 1", n)
+	}
+}
+
+// TestStreamedBodySlowUpstream: a streamed body that keeps coming is not cut
+// by the upstream's read_timeout, however long it takes; one that stops is.
+func TestStreamedBodySlowUpstream(t *testing.T) {
+	const size = 4 << 20
+	piece := bytes.Repeat([]byte("x"), 64<<10)
+	up := proctest.RawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+		for sent := 0; sent < size; sent += len(piece) {
+			if req.URL.Path == "/stops" && sent == size/2 {
+				time.Sleep(2 * time.Second)
+			}
+			if _, err := c.Write(piece); err != nil {
+				return
+			}
+			time.Sleep(15 * time.Millisecond)
+		}
+	})
+	cfg := proxyConfig(up)
+	u := cfg.Upstreams["zope"]
+	u.ReadTimeout.Duration = 500 * time.Millisecond
+	cfg.Upstreams["zope"] = u
+	fe := startFrontend(t, cfg)
+	start := time.Now()
+	resp, body := get(t, fe.url("/steady")) // about 1 s: 64 pieces, 15 ms apart
+	if resp.StatusCode != 200 || len(body) != size {
+		t.Errorf("a steady body of %v: %d, %d bytes of %d", time.Since(start), resp.StatusCode, len(body), size)
+	}
+	resp, err := client.Get(fe.url("/stops"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || len(got) >= size {
+		t.Errorf("a body that stopped for 4 read timeouts reached the client whole (%d bytes, %v)", len(got), err)
+	}
+	if resp, _ := get(t, fe.url("/steady")); resp.StatusCode != 200 {
+		t.Errorf("after a stopped body: %d", resp.StatusCode)
+	}
+}
