@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
 	"github.com/cairnstack/cairn/internal/proctest"
 )
 
