@@ -1,7 +1,10 @@
 package frontend
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -221,6 +224,37 @@ func FuzzAppendEscaped(f *testing.F) {
 		}
 		if got := appendEscaped([]byte("x"), []byte(v)); string(got) != "x"+string(want) {
 			t.Fatalf("appendEscaped(%q) = %q; want %q", v, got[1:], want)
+		}
+	})
+}
+
+// FuzzReadResponse feeds arbitrary bytes as an upstream's answer: reading
+// the head and then the body (whole or streamed, chunked included) never
+// panics, a body read whole has its Content-Length, and a streamed one
+// never gives more than its Content-Length.
+func FuzzReadResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
+	f.Add([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\nshort"))
+	f.Add([]byte("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var resp fasthttp.Response
+		body, err := readResponse(&resp, bufio.NewReader(bytes.NewReader(data)))
+		if err != nil {
+			return
+		}
+		if body == nil {
+			if n := resp.Header.ContentLength(); n >= 0 && len(resp.Body()) != n && !resp.SkipBody && resp.StatusCode() >= 200 &&
+				resp.StatusCode() != 204 && resp.StatusCode() != 304 {
+				t.Fatalf("body of %d bytes read whole under Content-Length %d", len(resp.Body()), n)
+			}
+			return
+		}
+		got, _ := io.ReadAll(body)
+		if body.size >= 0 && len(got) > body.size {
+			t.Fatalf("streamed %d bytes under Content-Length %d", len(got), body.size)
 		}
 	})
 }
