@@ -23,17 +23,17 @@ import (
 // Like the net.Conn it wraps for fasthttp, a coarseConn is used by one
 // goroutine at a time.
 //
-// A response body streamed to the client (transport.go) is read for as
-// long as the client takes: the read deadline is moved after every
-// recvProgress bytes, so the upstream's read_timeout bounds the wait for
-// more of the body (nginx's proxy_read_timeout is the time between two
-// reads), not the whole download.
+// While a response body is streamed to the client (transport.go), each
+// read is given the whole read timeout from its start (moved in the same
+// coarse steps): the upstream's read_timeout then bounds each wait for
+// more of the body, as nginx's proxy_read_timeout does, and not the time
+// the frontend spends waiting for a slow client in between.
 type coarseConn struct {
 	net.Conn
 	readTimeout           time.Duration
 	readSlack, writeSlack time.Duration
 	read, write           time.Time // what Conn has armed; zero for none
-	received              int       // bytes read since the read deadline was last moved
+	streaming             bool      // a body is being streamed: a deadline per read
 }
 
 // newCoarseConn wraps c; slack is a sixteenth of each timeout (3.75 s of
@@ -43,16 +43,12 @@ func newCoarseConn(c net.Conn, readTimeout, writeTimeout time.Duration) *coarseC
 }
 
 func (c *coarseConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if c.received += n; c.received >= recvProgress {
-		c.received = 0
-		if c.readTimeout > 0 {
-			if derr := c.SetReadDeadline(time.Now().Add(c.readTimeout)); err == nil {
-				err = derr
-			}
+	if c.streaming && c.readTimeout > 0 {
+		if err := c.SetReadDeadline(time.Now().Add(c.readTimeout)); err != nil {
+			return 0, err
 		}
 	}
-	return n, err
+	return c.Conn.Read(p)
 }
 
 func (c *coarseConn) SetReadDeadline(t time.Time) error {

@@ -3,6 +3,7 @@ package frontend
 import (
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/cairnstack/cairn/internal/rawsock"
@@ -67,11 +68,26 @@ func (s *sockConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// SetWriteDeadline is fasthttp's per-response deadline. With a send
+// timeout the connection arms its own, around each wait for the client
+// only: a deadline running from the response's start would also count the
+// time a streamed body spends waiting for the upstream.
+func (s *sockConn) SetWriteDeadline(t time.Time) error {
+	if s.sendTimeout > 0 {
+		return nil
+	}
+	return s.TCPConn.SetWriteDeadline(t)
+}
+
 func (s *sockConn) Write(p []byte) (int, error) {
 	if s.sendTimeout == 0 {
 		return s.raw.Write(p)
 	}
 	n, err := s.raw.TryWrite(p)
+	if err != nil || n == len(p) {
+		return n, err
+	}
+	defer s.clearWriteDeadline(&err)
 	for err == nil && n < len(p) {
 		if err = s.TCPConn.SetWriteDeadline(time.Now().Add(s.sendTimeout)); err != nil {
 			break
@@ -83,29 +99,60 @@ func (s *sockConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// clearWriteDeadline disarms the deadline of a wait, so that a later write
+// that the kernel takes at once does not meet it; *err gets its error.
+func (s *sockConn) clearWriteDeadline(err *error) {
+	if cerr := s.TCPConn.SetWriteDeadline(time.Time{}); *err == nil {
+		*err = cerr
+	}
+}
+
 // sendPiece is how much of a file ReadFrom sends under one deadline: the
 // slowest client that keeps a download going takes this much per send
 // timeout (512 KiB a minute by default, about 9 KB/s).
 const sendPiece = 512 << 10
 
-// ReadFrom sends r (with sendfile when r is a file) in pieces, each with
-// the whole send timeout.
-func (s *sockConn) ReadFrom(r io.Reader) (int64, error) {
+// ReadFrom sends a file (or the first N bytes of one: fasthttp hands over
+// an *io.LimitedReader) with sendfile, in pieces that each get the whole
+// send timeout. Any other reader is copied through Write, whose deadlines
+// cover only the waits for the client, not the reads from r.
+func (s *sockConn) ReadFrom(r io.Reader) (total int64, err error) {
 	if s.sendTimeout == 0 {
 		return s.TCPConn.ReadFrom(r)
 	}
-	var total int64
-	for {
-		if err := s.TCPConn.SetWriteDeadline(time.Now().Add(s.sendTimeout)); err != nil {
+	lr, limited := r.(*io.LimitedReader)
+	src := r
+	if limited {
+		src = lr.R
+	}
+	f, ok := src.(*os.File)
+	if !ok {
+		return io.Copy(writerOnly{s}, r)
+	}
+	defer s.clearWriteDeadline(&err)
+	for !limited || lr.N > 0 {
+		piece := int64(sendPiece)
+		if limited {
+			piece = min(piece, lr.N)
+		}
+		if err = s.TCPConn.SetWriteDeadline(time.Now().Add(s.sendTimeout)); err != nil {
 			return total, err
 		}
-		n, err := s.TCPConn.ReadFrom(io.LimitReader(r, sendPiece))
+		var n int64
+		n, err = s.TCPConn.ReadFrom(&io.LimitedReader{R: f, N: piece})
 		total += n
-		if err != nil || n < sendPiece {
+		if limited {
+			lr.N -= n
+		}
+		if err != nil || n < piece {
 			return total, err
 		}
 	}
+	return total, nil
 }
+
+// writerOnly hides sockConn's ReadFrom from io.Copy.
+type writerOnly struct{ io.Writer }
 
 // sockListener wraps the connections a TCP listener accepts in sockConn,
 // with the frontend's write and read timeouts.

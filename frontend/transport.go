@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/http/httputil"
@@ -79,7 +80,7 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 		resp.Header.DisableNormalizing()
 	}
 	br := hc.AcquireReader(conn)
-	body, err := readResponse(resp, br)
+	body, reusable, err := readResponse(resp, br, req.Header.IsHTTP11())
 	if err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
@@ -88,16 +89,23 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 	reuse := !req.ConnectionClose() && !resp.ConnectionClose()
 	if body == nil {
 		hc.ReleaseReader(br)
-		if reuse {
+		if reuse && reusable {
 			hc.ReleaseConn(cc)
 		} else {
 			hc.CloseConn(cc)
 		}
 		return false, nil
 	}
+	cs, _ := conn.(*coarseConn)
+	if cs != nil {
+		cs.streaming = true
+	}
 	body.release = func(clean bool) {
+		if cs != nil {
+			cs.streaming = false
+		}
 		hc.ReleaseReader(br)
-		if clean && reuse && body.reusable {
+		if clean && reuse {
 			hc.ReleaseConn(cc)
 		} else {
 			hc.CloseConn(cc)
@@ -107,70 +115,128 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 	return false, nil
 }
 
-// readResponse reads the response head from br (skipping 1xx answers) and
-// a body of known length up to maxBufferedBody; any other body is returned
-// as a stream to read from br.
-func readResponse(resp *fasthttp.Response, br *bufio.Reader) (*upstreamBody, error) {
+// readResponse reads the response head from br (skipping 1xx answers), and
+// then the body: whole when it is known to be at most maxBufferedBody (or
+// turns out so), else as a stream to read from br. A client that is not
+// HTTP/1.1 cannot take a chunked answer, so for it a body of unknown length
+// is read whole, however large. reusable is false when a body read whole
+// leaves the connection unusable (it ended where the upstream closed).
+func readResponse(resp *fasthttp.Response, br *bufio.Reader, http11 bool) (body *upstreamBody, reusable bool, err error) {
 	for n := 0; ; n++ {
 		if err := resp.Header.Read(br); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if code := resp.StatusCode(); code < 100 || code > 199 || code == fasthttp.StatusSwitchingProtocols {
 			break
 		}
 		if n >= maxInterimResponses {
-			return nil, errInterim
+			return nil, false, errInterim
 		}
 	}
 	code := resp.StatusCode()
 	if resp.SkipBody || code < 200 || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
-		return nil, nil
+		return nil, true, nil
 	}
-	switch size := resp.Header.ContentLength(); {
+	size := resp.Header.ContentLength()
+	switch {
 	case size >= 0 && size <= maxBufferedBody:
-		return nil, resp.ReadBody(br, 0)
+		return nil, true, resp.ReadBody(br, 0)
 	case size >= 0:
-		return &upstreamBody{r: &io.LimitedReader{R: br, N: int64(size)}, size: size, reusable: true}, nil
-	case size == -1: // chunked: decoded here, sent on chunked
-		// The trailer after the last chunk is left unread, so the
-		// connection is not used again.
-		return &upstreamBody{r: httputil.NewChunkedReader(br), size: -1}, nil
-	default: // the body ends where the upstream closes
-		return &upstreamBody{r: br, size: -1}, nil
+		return &upstreamBody{r: &io.LimitedReader{R: br, N: int64(size)}, size: size}, false, nil
+	case size == -1:
+		return readChunked(resp, br, http11)
+	case !http11: // the body ends where the upstream closes
+		_, err := io.Copy(resp.BodyWriter(), br)
+		return nil, false, err
 	}
+	return &upstreamBody{r: br, size: -1, untilClose: true}, false, nil
+}
+
+// readChunked reads a chunked body whole if it ends within
+// maxBufferedBody (or the client needs it whole), its trailer included so
+// that the connection can carry the next response; a longer one is
+// streamed, what was read first ahead of the rest.
+func readChunked(resp *fasthttp.Response, br *bufio.Reader, http11 bool) (*upstreamBody, bool, error) {
+	cr := httputil.NewChunkedReader(br)
+	n, err := io.Copy(resp.BodyWriter(), io.LimitReader(cr, maxBufferedBody+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if n <= maxBufferedBody || !http11 {
+		if n > maxBufferedBody {
+			if _, err := io.Copy(resp.BodyWriter(), cr); err != nil {
+				return nil, false, err
+			}
+		}
+		return nil, true, skipTrailer(br)
+	}
+	first := bytes.Clone(resp.Body())
+	resp.ResetBody()
+	return &upstreamBody{r: io.MultiReader(bytes.NewReader(first), cr), size: -1, br: br}, false, nil
+}
+
+// maxTrailerLines bounds the trailer fields skipped after a chunked body.
+const maxTrailerLines = 100
+
+var errTrailer = errors.New("frontend: upstream's chunked trailer too long")
+
+// skipTrailer reads the trailer section after a chunked body's last chunk
+// up to the empty line that ends it, so that the connection is ready for
+// the next response. Its fields are not passed on (nginx drops them too).
+func skipTrailer(br *bufio.Reader) error {
+	for range maxTrailerLines {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			return nil
+		}
+	}
+	return errTrailer
 }
 
 // upstreamBody is a response body read from the upstream connection as
 // the client's response is sent. fasthttp closes it when the response is
 // written (or not), and the connection goes back to the pool only if the
-// body was read to its end and its framing leaves the connection usable.
+// body was read to its end (a chunked one with its trailer).
 type upstreamBody struct {
-	r        io.Reader
-	size     int // Content-Length, or -1: sent chunked
-	reusable bool
-	ended    bool
-	release  func(clean bool)
+	r          io.Reader
+	size       int           // Content-Length, or -1: sent chunked
+	br         *bufio.Reader // set for a chunked body: its trailer is read at the end
+	untilClose bool          // the body ends where the upstream closes
+	ended      bool
+	release    func(clean bool)
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
+	if b.ended {
+		return 0, io.EOF // and the trailer is not looked for twice
+	}
 	n, err := b.r.Read(p)
 	lr, sized := b.r.(*io.LimitedReader)
 	switch {
 	case sized && lr.N == 0:
 		b.ended = true // the writer may not ask again to see io.EOF
-	case err == io.EOF && sized:
+	case err != io.EOF:
+	case sized:
 		err = io.ErrUnexpectedEOF // the upstream closed mid-body
-	case err == io.EOF:
+	case b.br != nil:
+		if terr := skipTrailer(b.br); terr != nil {
+			return n, terr
+		}
+		b.ended = true
+	default:
 		b.ended = true
 	}
 	return n, err
 }
 
 // CloseWithError is called by fasthttp once the response has been written
-// (err is the write's error).
+// (err is the write's error), or dropped.
 func (b *upstreamBody) CloseWithError(err error) error {
 	if b.release != nil {
-		b.release(err == nil && b.ended)
+		b.release(err == nil && b.ended && !b.untilClose)
 		b.release = nil
 	}
 	return nil

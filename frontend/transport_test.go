@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,6 +59,13 @@ func TestStreamedBodies(t *testing.T) {
 					fmt.Fprintf(c, "%x\r\n%s\r\n", 1<<20, big[i:i+1<<20])
 				}
 				fmt.Fprintf(c, "0\r\nX-Trailer: 1\r\n\r\n")
+			case "/trickle": // slower than the client's write_timeout, steadily
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+				for i := 0; i < 2<<20; i += 128 << 10 {
+					fmt.Fprintf(c, "%x\r\n%s\r\n", 128<<10, big[i:i+128<<10])
+					time.Sleep(100 * time.Millisecond)
+				}
+				fmt.Fprintf(c, "0\r\n\r\n")
 			case "/small-chunked":
 				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
 			case "/until-close":
@@ -74,6 +83,7 @@ func TestStreamedBodies(t *testing.T) {
 		}
 	})
 	cfg := proxyConfig(up)
+	cfg.WriteTimeout.Duration = 300 * time.Millisecond
 	fe := startFrontend(t, cfg)
 
 	// Streamed: the first half arrives while the upstream holds the rest.
@@ -99,8 +109,9 @@ func TestStreamedBodies(t *testing.T) {
 	}{
 		{"/big", big, false},
 		{"/chunked", big, true},
-		{"/small-chunked", []byte("hello"), true},
+		{"/small-chunked", []byte("hello"), false}, // read whole: sent with its length
 		{"/until-close", big, true},
+		{"/trickle", big[:2<<20], true}, // 1.6 s of waiting for the upstream, not the client
 	} {
 		resp, err := client.Get(fe.url(tc.path))
 		if err != nil {
@@ -129,16 +140,51 @@ func TestStreamedBodies(t *testing.T) {
 		t.Errorf("a small body cut short: %d %q; want 502", resp.StatusCode, body)
 	}
 
-	// The connection of a body read to its end is used again.
-	before := conns.Load()
-	for range 3 {
-		resp, body := get(t, fe.url("/big"))
-		if resp.StatusCode != 200 || len(body) != len(big) {
-			t.Fatalf("/big: %d, %d bytes", resp.StatusCode, len(body))
+	// A client that is not HTTP/1.1 cannot take chunked: the body comes
+	// whole, with its length.
+	got := raw(t, fe.addr[0], "GET /chunked HTTP/1.0\r\nHost: x\r\n\r\n")
+	head, body, _ := strings.Cut(got, "\r\n\r\n")
+	if strings.Contains(strings.ToLower(head), "chunked") || !strings.Contains(head, "Content-Length: "+strconv.Itoa(len(big))) ||
+		body != string(big) {
+		t.Errorf("HTTP/1.0 client: head %q, %d bytes of body", head, len(body))
+	}
+
+	// The connection of a body read to its end (a chunked one with its
+	// trailer) is used again.
+	for _, path := range []string{"/big", "/chunked", "/small-chunked"} {
+		before := conns.Load()
+		for range 3 {
+			if resp, _ := get(t, fe.url(path)); resp.StatusCode != 200 {
+				t.Fatalf("%s: %d", path, resp.StatusCode)
+			}
+		}
+		if n := conns.Load() - before; n > 1 {
+			t.Errorf("%s 3 times took %d new upstream connections; want at most 1", path, n)
 		}
 	}
-	if n := conns.Load() - before; n > 1 {
-		t.Errorf("3 streamed bodies in a row took %d new upstream connections; want at most 1", n)
+}
+
+// TestStreamedBodySlowClient: while the frontend waits for a slow client,
+// the upstream's read_timeout does not run; it bounds each wait for the
+// upstream only.
+func TestStreamedBodySlowClient(t *testing.T) {
+	const size = 4 << 20
+	up := proctest.RawServer(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+		c.Write(make([]byte, size))
+	})
+	cfg := proxyConfig(up)
+	u := cfg.Upstreams["zope"]
+	u.ReadTimeout.Duration = 300 * time.Millisecond
+	cfg.Upstreams["zope"] = u
+	fe := startFrontend(t, cfg)
+	start := time.Now()
+	// 64 KiB every 40 ms: 4 MiB in about 2.6 s.
+	if got := slowDownload(t, fe.addr[0], "/big", size, 40*time.Millisecond, 0); got < size {
+		t.Errorf("a slow client got %d of %d bytes in %v", got, size, time.Since(start))
 	}
 }
 
