@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnstack/cairn/frontend"
 	"github.com/cairnstack/cairn/internal/proctest"
 )
 
@@ -164,6 +165,15 @@ func TestStreamedBodies(t *testing.T) {
 	}
 }
 
+// proxyReadTimeout proxies every path to up with the given read timeout.
+func proxyReadTimeout(up string, d time.Duration) *frontend.Config {
+	cfg := proxyConfig(up)
+	u := cfg.Upstreams["zope"]
+	u.ReadTimeout.Duration = d
+	cfg.Upstreams["zope"] = u
+	return cfg
+}
+
 // TestStreamedBodySlowClient: while the frontend waits for a slow client,
 // the upstream's read_timeout does not run; it bounds each wait for the
 // upstream only.
@@ -176,11 +186,7 @@ func TestStreamedBodySlowClient(t *testing.T) {
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
 		c.Write(make([]byte, size))
 	})
-	cfg := proxyConfig(up)
-	u := cfg.Upstreams["zope"]
-	u.ReadTimeout.Duration = 300 * time.Millisecond
-	cfg.Upstreams["zope"] = u
-	fe := startFrontend(t, cfg)
+	fe := startFrontend(t, proxyReadTimeout(up, 300*time.Millisecond))
 	start := time.Now()
 	// 64 KiB every 40 ms: 4 MiB in about 2.6 s.
 	if got := slowDownload(t, fe.addr[0], "/big", size, 40*time.Millisecond, 0); got < size {
@@ -210,11 +216,7 @@ func TestStreamedBodySlowUpstream(t *testing.T) {
 			time.Sleep(15 * time.Millisecond)
 		}
 	})
-	cfg := proxyConfig(up)
-	u := cfg.Upstreams["zope"]
-	u.ReadTimeout.Duration = 500 * time.Millisecond
-	cfg.Upstreams["zope"] = u
-	fe := startFrontend(t, cfg)
+	fe := startFrontend(t, proxyReadTimeout(up, 500*time.Millisecond))
 	start := time.Now()
 	resp, body := get(t, fe.url("/steady")) // about 1 s: 64 pieces, 15 ms apart
 	if resp.StatusCode != 200 || len(body) != size {
