@@ -12,8 +12,8 @@ import (
 // sockConn is a TCP connection whose reads and writes are a
 // rawsock.Socket's: system calls without the runtime's hooks, which cut the
 // frontend's CPU per proxied request by about a sixth on the 2-core
-// benchmark machine (README, Performance). Everything else (deadlines,
-// addresses, ReadFrom's sendfile, Close) is the embedded *net.TCPConn's.
+// benchmark machine (README, Performance). Everything else (read
+// deadlines, addresses, sendfile, Close) is the embedded *net.TCPConn's.
 // Like any net.Conn given to fasthttp, a sockConn is read by one goroutine
 // at a time and written by one at a time.
 //
@@ -22,9 +22,10 @@ import (
 // per response, which cut every upload longer than read_timeout and every
 // download longer than write_timeout, however steady the client.
 //   - sendTimeout is nginx's send_timeout: the time a write may wait for
-//     the client to take more. A write the kernel takes at once (nearly
-//     every response) costs nothing more; from the first wait on, the
-//     deadline is moved after each bit of progress.
+//     the client to take more. The connection then owns its write
+//     deadline, armed around each such wait only (never while a streamed
+//     body waits for the upstream); a write the kernel takes at once
+//     (nearly every response) costs nothing more.
 //   - recvTimeout is re-armed after every recvProgress bytes read, like
 //     nginx's client_body_timeout but asking for more than a byte: a slow
 //     loris cannot earn time with a trickle, as a request head must arrive
