@@ -30,17 +30,18 @@ import (
 // the frontend spends waiting for a slow client in between.
 type coarseConn struct {
 	net.Conn
-	readTimeout           time.Duration
-	readSlack, writeSlack time.Duration
-	read, write           time.Time // what Conn has armed; zero for none
-	streaming             bool      // a body is being streamed: a deadline per read
+	readTimeout, writeTimeout time.Duration
+	read, write               time.Time // what Conn has armed; zero for none
+	streaming                 bool      // a body is being streamed: a deadline per read
 }
 
-// newCoarseConn wraps c; slack is a sixteenth of each timeout (3.75 s of
-// the default 60 s).
 func newCoarseConn(c net.Conn, readTimeout, writeTimeout time.Duration) *coarseConn {
-	return &coarseConn{Conn: c, readTimeout: readTimeout, readSlack: readTimeout / 16, writeSlack: writeTimeout / 16}
+	return &coarseConn{Conn: c, readTimeout: readTimeout, writeTimeout: writeTimeout}
 }
+
+// slack is how late a kept or newly armed deadline may be: a sixteenth of
+// its timeout (3.75 s of the default 60 s).
+func slack(timeout time.Duration) time.Duration { return timeout / 16 }
 
 func (c *coarseConn) Read(p []byte) (int, error) {
 	if c.streaming && c.readTimeout > 0 {
@@ -52,10 +53,10 @@ func (c *coarseConn) Read(p []byte) (int, error) {
 }
 
 func (c *coarseConn) SetReadDeadline(t time.Time) error {
-	if keep(c.read, t, c.readSlack) {
+	if keep(c.read, t, slack(c.readTimeout)) {
 		return nil
 	}
-	t = late(t, c.readSlack)
+	t = late(t, slack(c.readTimeout))
 	if err := c.Conn.SetReadDeadline(t); err != nil {
 		return err
 	}
@@ -64,10 +65,10 @@ func (c *coarseConn) SetReadDeadline(t time.Time) error {
 }
 
 func (c *coarseConn) SetWriteDeadline(t time.Time) error {
-	if keep(c.write, t, c.writeSlack) {
+	if keep(c.write, t, slack(c.writeTimeout)) {
 		return nil
 	}
-	t = late(t, c.writeSlack)
+	t = late(t, slack(c.writeTimeout))
 	if err := c.Conn.SetWriteDeadline(t); err != nil {
 		return err
 	}

@@ -88,7 +88,9 @@ func (s *sockConn) Write(p []byte) (int, error) {
 	if err != nil || n == len(p) {
 		return n, err
 	}
-	defer s.clearWriteDeadline(&err)
+	// Disarmed after the waits, so that a later write the kernel takes at
+	// once does not meet the deadline.
+	defer s.TCPConn.SetWriteDeadline(time.Time{})
 	for err == nil && n < len(p) {
 		if err = s.TCPConn.SetWriteDeadline(time.Now().Add(s.sendTimeout)); err != nil {
 			break
@@ -98,14 +100,6 @@ func (s *sockConn) Write(p []byte) (int, error) {
 		n += m
 	}
 	return n, err
-}
-
-// clearWriteDeadline disarms the deadline of a wait, so that a later write
-// that the kernel takes at once does not meet it; *err gets its error.
-func (s *sockConn) clearWriteDeadline(err *error) {
-	if cerr := s.TCPConn.SetWriteDeadline(time.Time{}); *err == nil {
-		*err = cerr
-	}
 }
 
 // sendPiece is how much of a file ReadFrom sends under one deadline: the
@@ -130,7 +124,7 @@ func (s *sockConn) ReadFrom(r io.Reader) (total int64, err error) {
 	if !ok {
 		return io.Copy(writerOnly{s}, r)
 	}
-	defer s.clearWriteDeadline(&err)
+	defer s.TCPConn.SetWriteDeadline(time.Time{})
 	for !limited || lr.N > 0 {
 		piece := int64(sendPiece)
 		if limited {

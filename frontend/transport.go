@@ -162,17 +162,17 @@ func readChunked(resp *fasthttp.Response, br *bufio.Reader, http11 bool) (*upstr
 	if err != nil {
 		return nil, false, err
 	}
-	if n <= maxBufferedBody || !http11 {
-		if n > maxBufferedBody {
-			if _, err := io.Copy(resp.BodyWriter(), cr); err != nil {
-				return nil, false, err
-			}
-		}
-		return nil, true, skipTrailer(br)
+	if n > maxBufferedBody && http11 {
+		first := bytes.Clone(resp.Body())
+		resp.ResetBody()
+		return &upstreamBody{r: io.MultiReader(bytes.NewReader(first), cr), size: -1, br: br}, false, nil
 	}
-	first := bytes.Clone(resp.Body())
-	resp.ResetBody()
-	return &upstreamBody{r: io.MultiReader(bytes.NewReader(first), cr), size: -1, br: br}, false, nil
+	if n > maxBufferedBody { // a client that cannot take chunked gets it whole
+		if _, err := io.Copy(resp.BodyWriter(), cr); err != nil {
+			return nil, false, err
+		}
+	}
+	return nil, true, skipTrailer(br)
 }
 
 // maxTrailerLines bounds the trailer fields skipped after a chunked body.
