@@ -65,15 +65,7 @@ func (db *DB) recover(path string) error {
 		return err
 	}
 	if len(txns) > 0 {
-		err := db.bolt.Update(func(tx *bolt.Tx) error {
-			for _, t := range txns {
-				if err := writeTxn(tx, t); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if _, err := db.writeTxns(txns); err != nil {
 			return fmt.Errorf("objectstore: recovering %s: %w", path, err)
 		}
 		if err := db.init(); err != nil { // reload last tid, next oid and counters
@@ -82,6 +74,21 @@ func (db *DB) recover(path string) error {
 	}
 	db.wal, err = openWAL(path, db.logSeed, gen, db.opts.NoSync)
 	return err
+}
+
+// writeTxns writes txns into the bbolt file in one bbolt transaction and
+// returns the file's size after it.
+func (db *DB) writeTxns(txns []*tailTxn) (size int64, err error) {
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, t := range txns {
+			if err := writeTxn(tx, t); err != nil {
+				return err
+			}
+		}
+		size = tx.Size()
+		return nil
+	})
+	return size, err
 }
 
 // checkpointer runs checkpoints in the background until Close.
@@ -141,16 +148,7 @@ func (db *DB) checkpoint() error {
 	db.walMu.Unlock()
 
 	start := time.Now()
-	var size int64
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, t := range txns {
-			if err := writeTxn(tx, t); err != nil {
-				return err
-			}
-		}
-		size = tx.Size()
-		return nil
-	})
+	size, err := db.writeTxns(txns)
 	if err != nil {
 		err = fmt.Errorf("objectstore: checkpoint through %s: %w", txns[len(txns)-1].info.TID, err)
 		db.fail(err, nil)
