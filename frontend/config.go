@@ -37,6 +37,14 @@ type Config struct {
 	// MaxBodySize is the largest request body accepted (nginx's
 	// client_max_body_size); larger gets 413. Default 100M.
 	MaxBodySize sitefile.Size `toml:"max_body_size"`
+	// BodyBufferSize is the largest request body held in memory on its way
+	// upstream (nginx's client_body_buffer_size); a larger one is written
+	// to a temporary file first. Default 64K.
+	BodyBufferSize sitefile.Size `toml:"body_buffer_size"`
+	// BodyTempDir holds those temporary files (nginx's
+	// client_body_temp_path); they are unlinked as soon as they are made.
+	// Default: the system's ($TMPDIR or /tmp).
+	BodyTempDir string `toml:"body_temp_dir"`
 	// MaxHeaderSize bounds the request line plus headers; larger gets 431.
 	// Default 16K.
 	MaxHeaderSize sitefile.Size `toml:"max_header_size"`
@@ -193,6 +201,7 @@ func NewConfig() *Config {
 	return &Config{
 		AccessLog:          "stdout",
 		MaxBodySize:        100 << 20,
+		BodyBufferSize:     64 << 10,
 		MaxHeaderSize:      16 << 10,
 		MaxHeaders:         100,
 		ReadTimeout:        sitefile.Dur(60 * time.Second),
@@ -242,6 +251,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.Var(&c.MaxBodySize, "max-body-size", "largest request body (413 above)")
+	fs.Var(&c.BodyBufferSize, "body-buffer-size", "largest request body kept in memory (a temporary file above)")
+	fs.StringVar(&c.BodyTempDir, "body-temp-dir", c.BodyTempDir, "folder for request bodies over -body-buffer-size")
 	fs.Var(&c.MaxHeaderSize, "max-header-size", "largest request head (431 above)")
 	fs.IntVar(&c.MaxHeaders, "max-headers", c.MaxHeaders, "most request headers (431 above)")
 	fs.Var(&c.ReadTimeout, "read-timeout", "time to read a whole request")
@@ -331,7 +342,7 @@ func (c *Config) Validate(site sitefile.Site) error {
 		}
 		c.trusted = append(c.trusted, p)
 	}
-	for key, v := range map[string]int64{"max_body_size": int64(c.MaxBodySize), "max_header_size": int64(c.MaxHeaderSize),
+	for key, v := range map[string]int64{"max_body_size": int64(c.MaxBodySize), "body_buffer_size": int64(c.BodyBufferSize), "max_header_size": int64(c.MaxHeaderSize),
 		"max_headers": int64(c.MaxHeaders), "max_conns": int64(c.MaxConns)} {
 		if v <= 0 {
 			return sitefile.Errorf(key, "must be positive")
@@ -343,7 +354,28 @@ func (c *Config) Validate(site sitefile.Site) error {
 	if c.MaxBodySize > 1<<31-1 {
 		return sitefile.Errorf("max_body_size", "at most 2G")
 	}
+	if c.BodyBufferSize > 64<<20 {
+		return sitefile.Errorf("body_buffer_size", "at most 64M (larger bodies belong in body_temp_dir)")
+	}
+	if c.BodyTempDir == "" {
+		c.BodyTempDir = os.TempDir()
+	}
+	if err := checkTempDir(c.BodyTempDir); err != nil {
+		return sitefile.Errorf("body_temp_dir", "%v", err)
+	}
 	return c.loadErrorPages()
+}
+
+// checkTempDir makes and removes a file in dir, so that a folder request
+// bodies cannot be written to is found at start (or reload), not at the
+// first large upload.
+func checkTempDir(dir string) error {
+	f, err := os.CreateTemp(dir, "cairn-body-")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 func (c *Config) loadErrorPages() error {
@@ -512,6 +544,6 @@ func (r *Route) validate(c *Config) error {
 
 // String summarises the configuration for the start-up log line.
 func (c *Config) String() string {
-	return fmt.Sprintf("listeners=%v upstreams=%v hosts=%d access_log=%s max_body=%v max_header=%v timeouts(read=%v write=%v idle=%v) max_conns=%d grace=%v",
-		c.Listeners, c.Upstreams, len(c.Hosts), c.AccessLog, c.MaxBodySize, c.MaxHeaderSize, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.Grace)
+	return fmt.Sprintf("listeners=%v upstreams=%v hosts=%d access_log=%s max_body=%v body_buffer=%v body_temp_dir=%s max_header=%v timeouts(read=%v write=%v idle=%v) max_conns=%d grace=%v",
+		c.Listeners, c.Upstreams, len(c.Hosts), c.AccessLog, c.MaxBodySize, c.BodyBufferSize, c.BodyTempDir, c.MaxHeaderSize, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.Grace)
 }

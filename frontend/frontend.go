@@ -180,12 +180,17 @@ func (f *Frontend) newServer(i int) *fasthttp.Server {
 		scheme = "https"
 	}
 	return &fasthttp.Server{
-		Handler:                       func(ctx *fasthttp.RequestCtx) { f.serve(ctx, l, scheme) },
-		ErrorHandler:                  f.requestError,
-		Name:                          "cairn",
-		ReadBufferSize:                int(cfg.MaxHeaderSize),
-		WriteBufferSize:               writeBufferSize,
-		MaxRequestBodySize:            int(cfg.MaxBodySize),
+		Handler:         func(ctx *fasthttp.RequestCtx) { f.serve(ctx, l, scheme) },
+		ErrorHandler:    f.requestError,
+		ExpectHandler:   f.expect,
+		Name:            "cairn",
+		ReadBufferSize:  int(cfg.MaxHeaderSize),
+		WriteBufferSize: writeBufferSize,
+		// Bodies are streamed: after the first bodyPrefetch bytes the
+		// handler reads them (takeBody), into memory or a temporary
+		// file, and checks max_body_size itself.
+		StreamRequestBody:             true,
+		MaxRequestBodySize:            bodyPrefetch,
 		ReadTimeout:                   cfg.ReadTimeout.D(),
 		WriteTimeout:                  cfg.WriteTimeout.D(),
 		IdleTimeout:                   cfg.IdleTimeout.D(),
@@ -239,6 +244,13 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 		f.finish(ctx, nil, start, logged{})
 		return
 	}
+	if int64(ctx.Request.Header.ContentLength()) > int64(rt.cfg.MaxBodySize) {
+		// Refused before a byte of it is read, as nginx does; a chunked
+		// body is counted as it is read (takeBody).
+		f.bodyError(ctx, fasthttp.ErrBodyTooLarge)
+		f.finish(ctx, nil, start, logged{})
+		return
+	}
 	if ctx.Request.Header.Len() > rt.cfg.MaxHeaders {
 		ctx.Error("too many request headers\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
 		ctx.SetConnectionClose()
@@ -267,6 +279,31 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 	}
 	f.compress(ctx)
 	f.finish(ctx, r, start, lg)
+}
+
+// expect answers "Expect: 100-continue": a body over max_body_size is
+// refused with 413 before the client sends it (nginx does the same), any
+// other is welcome.
+func (f *Frontend) expect(ctx *fasthttp.RequestCtx) int {
+	if int64(ctx.Request.Header.ContentLength()) <= int64(f.cfg().MaxBodySize) {
+		return fasthttp.StatusContinue
+	}
+	// fasthttp sends this response, and closes, without calling the handler.
+	ctx.Error("request body too large\n", fasthttp.StatusRequestEntityTooLarge)
+	f.finish(ctx, nil, time.Now(), logged{})
+	return fasthttp.StatusRequestEntityTooLarge
+}
+
+// bodyError answers a request whose body could not be taken: too large
+// (413), too slow (408), malformed or cut short (400). The rest of the
+// body may still be on its way, so the connection is closed, lingering.
+func (f *Frontend) bodyError(ctx *fasthttp.RequestCtx, err error) {
+	status, msg := requestErrorStatus(err)
+	if status != fasthttp.StatusRequestEntityTooLarge {
+		f.logger.Info("request body", "client", ctx.RemoteAddr().String(), "err", err)
+	}
+	ctx.Error(msg, status)
+	lingerClose(ctx)
 }
 
 // errorPage answers status with the configured page, or a short message.
@@ -303,7 +340,7 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 	} else {
 		f.m.unroutedRequests(classIndex(status)).Inc()
 	}
-	f.m.bytesIn.Add(float64(len(ctx.Request.Header.RawHeaders()) + len(ctx.Request.Body())))
+	f.m.bytesIn.Add(float64(int64(len(ctx.Request.Header.RawHeaders())) + lg.bodyIn))
 	sent := bodyBytes(&ctx.Response)
 	if sent > 0 {
 		f.m.bytesOut.Add(float64(sent))
@@ -390,10 +427,10 @@ func (f *Frontend) fixedChanged(cfg *Config) error {
 	}
 	old := f.cfg()
 	type limits struct {
-		a, b, c, d, e, g any
+		a, b, c, d, e any
 	}
-	if !reflect.DeepEqual(limits{old.MaxBodySize, old.MaxHeaderSize, old.ReadTimeout, old.WriteTimeout, old.IdleTimeout, old.MaxConns},
-		limits{cfg.MaxBodySize, cfg.MaxHeaderSize, cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout, cfg.MaxConns}) {
+	if !reflect.DeepEqual(limits{old.MaxHeaderSize, old.ReadTimeout, old.WriteTimeout, old.IdleTimeout, old.MaxConns},
+		limits{cfg.MaxHeaderSize, cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout, cfg.MaxConns}) {
 		return errors.New("frontend: connection limits or timeouts changed; restart to apply")
 	}
 	return nil

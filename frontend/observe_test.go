@@ -236,7 +236,7 @@ func TestReloadRoutesAndRefusals(t *testing.T) {
 	if err := fe.f.Reload(next(func(c *frontend.Config) { c.Listeners[0].Addr = "127.0.0.1:1" })); err == nil {
 		t.Errorf("a listener change was accepted by reload")
 	}
-	if err := fe.f.Reload(next(func(c *frontend.Config) { c.MaxBodySize = 1 })); err == nil {
+	if err := fe.f.Reload(next(func(c *frontend.Config) { c.MaxHeaderSize = 4 << 10 })); err == nil {
 		t.Errorf("a limit change was accepted by reload")
 	}
 	if _, body := get(t, fe.url("/")); body != "one\n" {

@@ -87,12 +87,15 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial" || errors.Is(err, fasthttp.ErrDialTimeout)
 }
 
-// logged is what the access log needs of a request that forwarding in
-// place changed: the client address, computed once, and the request URI
-// as the client sent it. Zero values mean "read it from the request".
+// logged is what the access log and the metrics need of a request that
+// forwarding in place changed: the client address, computed once, the
+// request URI as the client sent it, and the size of the body read (only
+// a proxied request's body is read; others are drained or the connection
+// closed). Zero values mean "read it from the request".
 type logged struct {
 	client netip.Addr
 	uri    []byte
+	bodyIn int64
 }
 
 // proxy forwards the request to the route's upstream. The client's request
@@ -111,6 +114,12 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 	}
 	real, fromTrusted := clientIP(ctx, peer, rt.cfg.trusted)
 	lg := logged{client: real, uri: append(uri, ctx.RequestURI()...)}
+	body, err := takeBody(&ctx.Request, rt.cfg)
+	if err != nil {
+		f.bodyError(ctx, err)
+		return lg
+	}
+	lg.bodyIn = body.size
 	if hf.namesOthers(&req.Header) || len(ctx.URI().Username()) > 0 {
 		// Removing the fields Connection names, or fasthttp turning the
 		// URI's user into Authorization, would change what is read from
@@ -126,6 +135,7 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 	if len(req.Header.Host()) == 0 {
 		req.Header.SetHost(r.pool.clients[0].Addr)
 	}
+	body.attach(req)
 	if err := r.pool.do(req, &ctx.Response, start); err != nil {
 		ctx.Response.Reset()
 		status := statusFor(err)
