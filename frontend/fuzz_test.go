@@ -3,9 +3,11 @@ package frontend
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -255,6 +257,57 @@ func FuzzReadResponse(f *testing.F) {
 		got, _ := io.ReadAll(body)
 		if body.size >= 0 && len(got) > body.size {
 			t.Fatalf("streamed %d bytes under Content-Length %d", len(got), body.size)
+		}
+	})
+}
+
+// FuzzTakeBody feeds a request body, framed by Content-Length or chunked
+// however the fuzzer likes, through fasthttp's streaming reader and
+// takeBody, with a small memory buffer and limit: what would go upstream is
+// exactly the body Go's own reader finds in the same bytes, or nothing
+// (an error, or ErrBodyTooLarge when the body is over the limit).
+func FuzzTakeBody(f *testing.F) {
+	f.Add(true, []byte("5\r\nhello\r\n0\r\n\r\n"))
+	f.Add(true, []byte("3\r\nabc\r\n3;ext=1\r\ndef\r\n0\r\nX-Sum: 1\r\n\r\n"))
+	f.Add(true, []byte("40\r\n"+strings.Repeat("a", 64)+"\r\n0\r\n\r\n"))
+	f.Add(true, []byte("zz\r\n"))
+	f.Add(false, []byte("hello"))
+	f.Add(false, []byte(strings.Repeat("b", 100)))
+	cfg := &Config{MaxBodySize: 80, BodyBufferSize: 16, BodyTempDir: f.TempDir()}
+	f.Fuzz(func(t *testing.T, chunked bool, body []byte) {
+		head := "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+		if chunked {
+			head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		}
+		wire := append([]byte(head), body...)
+		var req fasthttp.Request
+		br := bufio.NewReader(bytes.NewReader(wire))
+		if err := req.Header.Read(br); err != nil {
+			t.Fatal(err)
+		}
+		if err := req.ContinueReadBodyStream(br, bodyPrefetch); err != nil {
+			return // refused while prefetching
+		}
+		sp, err := takeBody(&req, cfg)
+		got := req.Body()
+		if sp.file != nil {
+			got, _ = io.ReadAll(sp.file)
+			sp.file.Close()
+		}
+		hr, herr := http.ReadRequest(bufio.NewReader(bytes.NewReader(wire)))
+		var want []byte
+		if herr == nil {
+			want, herr = io.ReadAll(hr.Body)
+		}
+		switch {
+		case err == nil && herr != nil:
+			t.Fatalf("takeBody took %q; Go's reader: %v", got, herr)
+		case err == nil && !bytes.Equal(got, want):
+			t.Fatalf("takeBody took %q; Go's reader %q", got, want)
+		case err == nil && len(got) > int(cfg.MaxBodySize):
+			t.Fatalf("%d bytes over a limit of %d", len(got), cfg.MaxBodySize)
+		case errors.Is(err, fasthttp.ErrBodyTooLarge) && herr == nil && len(want) <= int(cfg.MaxBodySize):
+			t.Fatalf("a body of %d bytes refused as too large", len(want))
 		}
 	})
 }

@@ -54,6 +54,11 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 		}
 		return nil
 	}
+	// A chunked body's trailer fields are read with it, and dropped, as
+	// nginx does: the body goes upstream with a Content-Length, where they
+	// have no place, and fasthttp would turn them into headers, after the
+	// client's forwarding headers were filtered.
+	defer dropTrailer(&req.Header)
 	buf := bytebufferpool.Get()
 	defer bytebufferpool.Put(buf)
 	n, err := io.CopyN(buf, src, buffer+1)
@@ -94,6 +99,23 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 		return spooled{}, err
 	}
 	return spooled{file: f, size: n}, nil
+}
+
+// dropTrailer deletes the trailer fields fasthttp read into h, and the
+// Trailer header announcing them.
+func dropTrailer(h *fasthttp.RequestHeader) {
+	keys := h.PeekTrailerKeys()
+	if len(keys) == 0 && len(h.Peek(fasthttp.HeaderTrailer)) == 0 {
+		return
+	}
+	names := make([]string, 0, len(keys))
+	for _, k := range keys {
+		names = append(names, string(k))
+	}
+	h.Del(fasthttp.HeaderTrailer)
+	for _, k := range names {
+		h.Del(k)
+	}
 }
 
 // attach sets a spooled body on req (the request sent upstream); fasthttp

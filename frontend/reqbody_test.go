@@ -33,6 +33,7 @@ type seenBody struct {
 	chunked       bool   // Transfer-Encoding: chunked was sent
 	size          int
 	sha           string
+	trailer       string // an X-Sum header or trailer field
 }
 
 func startBodyUpstream(t *testing.T) *bodyUpstream {
@@ -50,7 +51,8 @@ func startBodyUpstream(t *testing.T) *bodyUpstream {
 			if err != nil {
 				return
 			}
-			u.seen <- seenBody{req.Header.Get("Content-Length"), len(req.TransferEncoding) > 0, int(n), hex.EncodeToString(h.Sum(nil))}
+			u.seen <- seenBody{req.Header.Get("Content-Length"), len(req.TransferEncoding) > 0, int(n), hex.EncodeToString(h.Sum(nil)),
+				req.Header.Get("X-Sum") + req.Trailer.Get("X-Sum")}
 			reply := strconv.FormatInt(n, 10)
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(reply), reply)
 		}
@@ -134,6 +136,20 @@ func TestRequestBodies(t *testing.T) {
 			total += tc.size
 		})
 	}
+	t.Run("chunked with a trailer", func(t *testing.T) {
+		// The trailer is read and dropped (nginx does the same): the body
+		// goes upstream with a Content-Length, so the fields have nowhere
+		// to go, and must not become headers.
+		for _, announce := range []string{"Trailer: X-Sum\r\n", ""} {
+			got := statusLine(t, fe.addr[0], "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"+announce+"\r\n"+
+				"5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n")
+			s := up.next(t)
+			if !strings.HasPrefix(got, "HTTP/1.1 200") || s.contentLength != "5" || s.chunked || s.trailer != "" {
+				t.Errorf("%q: answer %q; upstream saw Content-Length %q, chunked %v, X-Sum %q", announce, got, s.contentLength, s.chunked, s.trailer)
+			}
+			total += 5
+		}
+	})
 	if got := counterValue(t, fe, "cairn_frontend_received_bytes_total", nil); got < float64(total) {
 		t.Errorf("received bytes %v, less than the %d bytes of bodies", got, total)
 	}
@@ -203,6 +219,8 @@ func TestRequestBodyRefused(t *testing.T) {
 			strings.Repeat(chunk(64<<10), 17) + "0\r\n\r\n", "413"},
 		{"expect, too large", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n", "413"},
 		{"bad chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(100) + "zz\r\n", "400"},
+		{"forwarding header in the trailer", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"5\r\nhello\r\n0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n", "400"},
 		{"bad chunk end", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcdefgh\r\n", "400"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
