@@ -54,7 +54,8 @@ type Config struct {
 	// ReadTimeout bounds reading one whole request, so a slow client (slow
 	// loris) cannot hold a connection forever. Default 60s.
 	ReadTimeout sitefile.Duration `toml:"read_timeout"`
-	// WriteTimeout bounds writing one response. Default 60s.
+	// WriteTimeout is how long writing a response may wait for the client
+	// to take more (nginx's send_timeout). Default 60s.
 	WriteTimeout sitefile.Duration `toml:"write_timeout"`
 	// IdleTimeout is how long a keep-alive connection may wait for its next
 	// request (nginx's keepalive_timeout). Default 65s.
@@ -113,10 +114,13 @@ type Upstream struct {
 	// ConnectTimeout bounds connecting. Default 5s.
 	ConnectTimeout sitefile.Duration `toml:"connect_timeout"`
 	// ReadTimeout bounds waiting for and reading the response; past it the
-	// client gets 504. Default 60s (the seed used 3601s for Zope). Like
-	// WriteTimeout it may run up to a sixteenth longer (coarseConn).
+	// client gets 504. Default 60s (the seed used 3601s for Zope). It may
+	// run up to a sixteenth longer (coarseConn).
 	ReadTimeout sitefile.Duration `toml:"read_timeout"`
-	// WriteTimeout bounds sending the request. Default 60s.
+	// WriteTimeout is how long sending the request may wait for the
+	// upstream to take more (nginx's proxy_send_timeout), not the whole
+	// send: a large upload goes on as long as the upstream keeps reading.
+	// Default 60s.
 	WriteTimeout sitefile.Duration `toml:"write_timeout"`
 	// MaxConns bounds connections per address. Default 512.
 	MaxConns int `toml:"max_conns"`

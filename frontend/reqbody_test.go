@@ -199,6 +199,68 @@ func TestRequestBodyBeforeUpstream(t *testing.T) {
 	}
 }
 
+// TestSlowUpstreamTakesUpload: an upstream's write_timeout bounds each wait
+// for it to take more of a request, not the whole send (nginx's
+// proxy_send_timeout), so a large upload to an upstream that reads it
+// steadily but slowly arrives whole; one that stops reading is cut off.
+func TestSlowUpstreamTakesUpload(t *testing.T) {
+	const size = 16 << 20
+	for _, tc := range []struct {
+		name  string
+		stall time.Duration
+		ok    bool
+	}{{"steady", 0, true}, {"stopped", 2 * time.Second, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := make(chan int, 1)
+			addr := proctest.RawServer(t, func(c net.Conn) {
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				// 256 KiB every 20 ms: 16 MiB take about 1.3 s, more than
+				// twice the 0.5 s write_timeout. (Faster than 2 MiB per
+				// timeout, as Linux reports a full socket writable only
+				// when half its send buffer is free.)
+				piece := make([]byte, 256<<10)
+				n := 0
+				for {
+					time.Sleep(20 * time.Millisecond)
+					if n == 1<<20 {
+						time.Sleep(tc.stall)
+					}
+					m, err := io.ReadFull(req.Body, piece)
+					n += m
+					if err != nil {
+						break
+					}
+				}
+				got <- n
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			})
+			cfg := proxyConfig(addr)
+			u := cfg.Upstreams["zope"]
+			u.WriteTimeout = sitefile.Dur(500 * time.Millisecond)
+			cfg.Upstreams["zope"] = u
+			cfg.BodyTempDir = t.TempDir()
+			fe := startFrontend(t, cfg)
+			start := time.Now()
+			resp, err := client.Post(fe.url("/upload"), "application/octet-stream", bytes.NewReader(patterned(size)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			n := <-got
+			if tc.ok && (resp.StatusCode != 200 || n != size) {
+				t.Errorf("after %v: status %d, upstream read %d of %d bytes", time.Since(start), resp.StatusCode, n, size)
+			}
+			if !tc.ok && (resp.StatusCode == 200 || n == size) {
+				t.Errorf("status %d, upstream read %d of %d bytes; want it cut off", resp.StatusCode, n, size)
+			}
+		})
+	}
+}
+
 // TestRequestBodyRefused: bodies over max_body_size (declared, chunked,
 // or announced with Expect: 100-continue), bodies cut short and malformed
 // chunks get their status and never reach the upstream, half sent or not;
