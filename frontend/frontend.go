@@ -260,6 +260,19 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 	path := string(ctx.Path())
 	r, groups := rt.host(ctx.Host()).match(path)
 	var lg logged
+	if (r == nil || r.pool == nil) && ctx.Request.IsBodyStream() {
+		// A body sent where none is wanted (a POST to a static file) is
+		// read and dropped first, as nginx does, so the connection stays
+		// usable; fasthttp would close it past 256 KiB unread, without
+		// lingering.
+		n, err := discardBody(&ctx.Request, rt.cfg)
+		lg.bodyIn = n
+		if err != nil {
+			f.bodyError(ctx, err)
+			f.finish(ctx, r, start, lg)
+			return
+		}
+	}
 	var uri [256]byte // holds lg.uri unless the request URI is longer
 	switch {
 	case r == nil:

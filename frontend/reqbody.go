@@ -44,16 +44,6 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 		return spooled{size: int64(len(req.Body()))}, nil
 	}
 	limit, buffer := int64(cfg.MaxBodySize), int64(cfg.BodyBufferSize)
-	// fasthttp's stream ends a body of known length without an error when
-	// the client closes early: a body cut short must not go upstream as if
-	// whole.
-	want := int64(req.Header.ContentLength())
-	whole := func(n int64) error {
-		if want >= 0 && n != want {
-			return io.ErrUnexpectedEOF
-		}
-		return nil
-	}
 	// A chunked body's trailer fields are read with it, and dropped, as
 	// nginx does: the body goes upstream with a Content-Length, where they
 	// have no place, and fasthttp would turn them into headers, after the
@@ -63,7 +53,7 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 	defer bytebufferpool.Put(buf)
 	n, err := io.CopyN(buf, src, buffer+1)
 	if errors.Is(err, io.EOF) {
-		err = whole(n)
+		err = cutShort(req, n)
 		if err == nil {
 			req.SetBody(buf.B)
 		}
@@ -90,7 +80,7 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 	case n > limit:
 		err = fasthttp.ErrBodyTooLarge
 	default:
-		if err = whole(n); err == nil {
+		if err = cutShort(req, n); err == nil {
 			_, err = f.Seek(0, io.SeekStart)
 		}
 	}
@@ -99,6 +89,32 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 		return spooled{}, err
 	}
 	return spooled{file: f, size: n}, nil
+}
+
+// discardBody reads and drops a request body, up to max_body_size; over it
+// the error is fasthttp.ErrBodyTooLarge.
+func discardBody(req *fasthttp.Request, cfg *Config) (int64, error) {
+	defer dropTrailer(&req.Header)
+	limit := int64(cfg.MaxBodySize)
+	n, err := io.Copy(io.Discard, io.LimitReader(req.BodyStream(), limit+1))
+	switch {
+	case err != nil:
+		return n, err
+	case n > limit:
+		return n, fasthttp.ErrBodyTooLarge
+	}
+	return n, cutShort(req, n)
+}
+
+// cutShort is io.ErrUnexpectedEOF when n is less than the body's declared
+// length: fasthttp's stream ends a body of known length without an error
+// when the client closes early, and a body cut short must not go upstream
+// as if whole.
+func cutShort(req *fasthttp.Request, n int64) error {
+	if want := req.Header.ContentLength(); want >= 0 && n != int64(want) {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
 }
 
 // dropTrailer deletes the trailer fields fasthttp read into h, and the

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnstack/cairn/frontend"
 	"github.com/cairnstack/cairn/internal/proctest"
 	"github.com/cairnstack/cairn/internal/sitefile"
 )
@@ -386,6 +387,54 @@ func TestRefusedUploadLingers(t *testing.T) {
 	}
 	if err := <-sent; err != nil {
 		t.Errorf("the rest of the upload was refused: %v", err)
+	}
+}
+
+// TestBodyToOtherRoutes: a body sent to a route that wants none (static,
+// fixed answer, no route) is read and dropped, and the connection goes on
+// serving; one over max_body_size is refused.
+func TestBodyToOtherRoutes(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/a.txt", []byte("static\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := frontend.NewConfig()
+	cfg.MaxBodySize = 2 << 20
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{
+		{Path: "/static/", Static: dir},
+		{Path: "/fixed", Respond: strp("fixed\n")},
+	}}}
+	fe := startFrontend(t, cfg)
+	c, err := net.Dial("tcp", fe.addr[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	body := strings.Repeat("a", 1<<20)
+	for _, tc := range []struct {
+		req    string
+		status int
+	}{
+		{"POST /static/a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n" + body, 405},
+		{"POST /fixed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n" + body + "\r\n0\r\n\r\n", 200},
+		{"PUT /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n" + body, 404},
+		{"GET /static/a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 200},
+		{"POST /fixed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + strings.Repeat("100000\r\n"+body+"\r\n", 3) + "0\r\n\r\n", 413},
+	} {
+		if _, err := io.WriteString(c, tc.req); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%.30q: %v (the connection did not go on)", tc.req, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%.30q: status %d, want %d", tc.req, resp.StatusCode, tc.status)
+		}
 	}
 }
 
