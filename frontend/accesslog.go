@@ -56,7 +56,47 @@ const clfTime = "02/Jan/2006:15:04:05 -0700"
 // (proxying may have rewritten the request in place).
 func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, sent int, now time.Time) {
 	l.mu.Lock()
-	b := l.buf[:0]
+	b := l.appendHead(l.buf[:0], ctx, remote, uri, now)
+	b = strconv.AppendInt(b, int64(sent), 10)
+	b = appendTail(b, ctx)
+	_, _ = l.w.Write(b)
+	l.buf = b
+	l.mu.Unlock()
+}
+
+// pendingLine is the line of a request whose body is still being sent:
+// everything but $body_bytes_sent, which goes at cut.
+type pendingLine struct {
+	l    *accessLog
+	line []byte
+	cut  int
+}
+
+// pending formats the line of a request whose body size is known only
+// once it has been sent (a streamed upstream body, which the client may
+// also abandon); write completes it. The request's fields are read now:
+// by then fasthttp may have reset them.
+func (l *accessLog) pending(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, now time.Time) *pendingLine {
+	l.mu.Lock()
+	b := l.appendHead(nil, ctx, remote, uri, now)
+	l.mu.Unlock()
+	cut := len(b)
+	return &pendingLine{l: l, line: appendTail(b, ctx), cut: cut}
+}
+
+func (p *pendingLine) write(sent int64) {
+	p.l.mu.Lock()
+	b := append(p.l.buf[:0], p.line[:p.cut]...)
+	b = strconv.AppendInt(b, sent, 10)
+	b = append(b, p.line[p.cut:]...)
+	_, _ = p.l.w.Write(b)
+	p.l.buf = b
+	p.l.mu.Unlock()
+}
+
+// appendHead appends the line up to $body_bytes_sent; l.mu is held (for
+// the time cache).
+func (l *accessLog) appendHead(b []byte, ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, now time.Time) []byte {
 	b = remote.AppendTo(b)
 	b = append(b, " - "...)
 	if user := basicAuthUser(ctx); user != "" {
@@ -74,16 +114,16 @@ func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte,
 	b = appendEscaped(b, ctx.Request.Header.Protocol())
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(sent), 10)
+	return append(b, ' ')
+}
+
+// appendTail appends the line after $body_bytes_sent.
+func appendTail(b []byte, ctx *fasthttp.RequestCtx) []byte {
 	b = append(b, " \""...)
 	b = appendEscapedOrDash(b, ctx.Referer())
 	b = append(b, "\" \""...)
 	b = appendEscapedOrDash(b, ctx.UserAgent())
-	b = append(b, "\"\n"...)
-	_, _ = l.w.Write(b)
-	l.buf = b
-	l.mu.Unlock()
+	return append(b, "\"\n"...)
 }
 
 func basicAuthUser(ctx *fasthttp.RequestCtx) string {

@@ -354,17 +354,36 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 		f.m.unroutedRequests(classIndex(status)).Inc()
 	}
 	f.m.bytesIn.Add(float64(int64(len(ctx.Request.Header.RawHeaders())) + lg.bodyIn))
-	sent := bodyBytes(&ctx.Response)
-	if sent > 0 {
-		f.m.bytesOut.Add(float64(sent))
-	}
-	if al := f.access.Load(); al != nil {
+	al := f.access.Load()
+	if al != nil {
 		if !lg.client.IsValid() {
 			lg.client, _ = clientIP(ctx, peerAddr(ctx), f.cfg().trusted)
 		}
 		if lg.uri == nil {
 			lg.uri = ctx.RequestURI()
 		}
+	}
+	if body, ok := ctx.Response.BodyStream().(*upstreamBody); ok {
+		// Counted and logged once sent, with the bytes that were (a client
+		// may abandon a long download; a chunked body's size is known only
+		// at its end), as nginx logs a request when it is over.
+		var line *pendingLine
+		if al != nil {
+			line = al.pending(ctx, lg.client, lg.uri, now)
+		}
+		body.sent = func(n int64) {
+			f.m.bytesOut.Add(float64(n))
+			if line != nil {
+				line.write(n)
+			}
+		}
+		return
+	}
+	sent := bodyBytes(&ctx.Response)
+	if sent > 0 {
+		f.m.bytesOut.Add(float64(sent))
+	}
+	if al != nil {
 		al.log(ctx, lg.client, lg.uri, sent, now)
 	}
 }

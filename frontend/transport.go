@@ -207,6 +207,8 @@ type upstreamBody struct {
 	untilClose bool          // the body ends where the upstream closes
 	ended      bool
 	release    func(clean bool)
+	n          int64       // bytes read, so handed to the client's connection
+	sent       func(int64) // told n once the response is over (access log, metrics)
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
@@ -214,6 +216,7 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		return 0, io.EOF // and the trailer is not looked for twice
 	}
 	n, err := b.r.Read(p)
+	b.n += int64(n)
 	lr, sized := b.r.(*io.LimitedReader)
 	switch {
 	case sized && lr.N == 0:
@@ -238,6 +241,10 @@ func (b *upstreamBody) CloseWithError(err error) error {
 	if b.release != nil {
 		b.release(err == nil && b.ended && !b.untilClose)
 		b.release = nil
+	}
+	if b.sent != nil {
+		b.sent(b.n)
+		b.sent = nil
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -233,5 +235,64 @@ func TestStreamedBodySlowUpstream(t *testing.T) {
 	}
 	if resp, _ := get(t, fe.url("/steady")); resp.StatusCode != 200 {
 		t.Errorf("after a stopped body: %d", resp.StatusCode)
+	}
+}
+
+// TestAccessLogStreamedBytes: a streamed body is logged once it is over,
+// with the bytes sent: all of a chunked one (whose size no header gave),
+// part of one the client abandoned.
+func TestAccessLogStreamedBytes(t *testing.T) {
+	big := pattern(8 << 20)
+	up := proctest.RawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/chunked" {
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", 3<<20, big[:3<<20])
+				continue
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(big))
+			if _, err := c.Write(big); err != nil {
+				return
+			}
+		}
+	})
+	cfg := proxyConfig(up)
+	cfg.AccessLog = filepath.Join(t.TempDir(), "access.log")
+	fe := startFrontend(t, cfg)
+	if resp, body := get(t, fe.url("/chunked")); resp.StatusCode != 200 || len(body) != 3<<20 {
+		t.Fatalf("chunked: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	c, err := net.Dial("tcp", fe.addr[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET /abandoned HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := io.ReadFull(c, make([]byte, 100<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := fe.f.ReopenLogs(); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(cfg.AccessLog)
+		if got = strings.Split(strings.TrimSpace(string(b)), "\n"); len(got) == 2 {
+			break
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("log lines: %q", got)
+	}
+	if f := strings.Fields(got[0]); f[6] != "/chunked" || f[9] != strconv.Itoa(3<<20) {
+		t.Errorf("chunked body logged as %q; want %d bytes", got[0], 3<<20)
+	}
+	f := strings.Fields(got[1])
+	if n, _ := strconv.Atoi(f[9]); f[6] != "/abandoned" || n < 100<<10 || n >= len(big) {
+		t.Errorf("abandoned download logged as %q; want between %d and %d bytes", got[1], 100<<10, len(big))
 	}
 }
