@@ -113,17 +113,25 @@ func get(t *testing.T, url string, headers ...string) (*http.Response, string) {
 // server closes or 3 seconds pass.
 func raw(t *testing.T, addr, data string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	c := dial(t, addr, 3*time.Second)
 	if _, err := c.Write([]byte(data)); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(c)
 	return string(b)
+}
+
+// dial connects to addr with a deadline for everything done on the
+// connection, closed when the test ends.
+func dial(t *testing.T, addr string, d time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(d))
+	return c
 }
 
 func strp(s string) *string { return &s }

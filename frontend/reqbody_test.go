@@ -307,12 +307,7 @@ func TestRequestBodyRefused(t *testing.T) {
 		t.Errorf("refused bodies reached the upstream (%d connections)", n)
 	}
 	// Expect: 100-continue within the limit gets its 100 and goes through.
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dial(t, addr, 5*time.Second)
 	fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 	br := bufio.NewReader(c)
 	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 100") {
@@ -337,12 +332,7 @@ func TestRequestBodyRefused(t *testing.T) {
 // line (raw waits for the server to close, which a lingering close delays).
 func statusLine(t *testing.T, addr, req string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dial(t, addr, 5*time.Second)
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
@@ -360,12 +350,7 @@ func TestRefusedUploadLingers(t *testing.T) {
 	cfg := proxyConfig(startBodyUpstream(t).addr)
 	cfg.MaxBodySize = 1 << 20
 	fe := startFrontend(t, cfg)
-	c, err := net.Dial("tcp", fe.addr[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(8 * time.Second))
+	c := dial(t, fe.addr[0], 8*time.Second)
 	sent := make(chan error, 1)
 	go func() {
 		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 64<<20)
@@ -405,12 +390,7 @@ func TestBodyToOtherRoutes(t *testing.T) {
 		{Path: "/fixed", Respond: strp("fixed\n")},
 	}}}
 	fe := startFrontend(t, cfg)
-	c, err := net.Dial("tcp", fe.addr[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dial(t, fe.addr[0], 10*time.Second)
 	br := bufio.NewReader(c)
 	body := strings.Repeat("a", 1<<20)
 	for _, tc := range []struct {
