@@ -61,6 +61,16 @@ func startBodyUpstream(t *testing.T) *bodyUpstream {
 	return u
 }
 
+// bodyProxy is a configuration proxying to a new bodyUpstream, with a
+// 16 KiB body buffer and a temporary folder of the test's own.
+func bodyProxy(t *testing.T) (*bodyUpstream, *frontend.Config) {
+	up := startBodyUpstream(t)
+	cfg := proxyConfig(up.addr)
+	cfg.BodyBufferSize = 16 << 10
+	cfg.BodyTempDir = t.TempDir()
+	return up, cfg
+}
+
 func (u *bodyUpstream) next(t *testing.T) seenBody {
 	t.Helper()
 	select {
@@ -92,10 +102,7 @@ type hideLength struct{ io.Reader }
 // length and chunked, all reach the upstream whole, with a Content-Length
 // and not chunked (nginx does the same), and are counted as received.
 func TestRequestBodies(t *testing.T) {
-	up := startBodyUpstream(t)
-	cfg := proxyConfig(up.addr)
-	cfg.BodyBufferSize = 16 << 10
-	cfg.BodyTempDir = t.TempDir()
+	up, cfg := bodyProxy(t)
 	fe := startFrontend(t, cfg)
 	var total int
 	for _, tc := range []struct {
@@ -164,10 +171,7 @@ func TestRequestBodies(t *testing.T) {
 // Zope thread); the temporary file holding it is never visible in the
 // folder.
 func TestRequestBodyBeforeUpstream(t *testing.T) {
-	up := startBodyUpstream(t)
-	cfg := proxyConfig(up.addr)
-	cfg.BodyBufferSize = 16 << 10
-	cfg.BodyTempDir = t.TempDir()
+	up, cfg := bodyProxy(t)
 	fe := startFrontend(t, cfg)
 	c, err := net.Dial("tcp", fe.addr[0])
 	if err != nil {
@@ -267,11 +271,8 @@ func TestSlowUpstreamTakesUpload(t *testing.T) {
 // chunks get their status and never reach the upstream, half sent or not;
 // the server goes on serving.
 func TestRequestBodyRefused(t *testing.T) {
-	up := startBodyUpstream(t)
-	cfg := proxyConfig(up.addr)
+	up, cfg := bodyProxy(t)
 	cfg.MaxBodySize = 1 << 20
-	cfg.BodyBufferSize = 16 << 10
-	cfg.BodyTempDir = t.TempDir()
 	fe := startFrontend(t, cfg)
 	addr := fe.addr[0]
 	chunk := func(n int) string { return fmt.Sprintf("%x\r\n%s\r\n", n, strings.Repeat("a", n)) }
