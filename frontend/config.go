@@ -183,6 +183,11 @@ type Route struct {
 	// empty, "max-age".
 	CacheControl string            `toml:"cache_control"`
 	Expires      sitefile.Duration `toml:"expires"`
+	// ExpiresModified counts Expires from a static file's modification
+	// time rather than from now (nginx's "expires modified +1w", which the
+	// seed uses for munin's pages); max-age is what is left of it, and
+	// "no-cache" once it has passed.
+	ExpiresModified bool `toml:"expires_modified"`
 }
 
 // Zope configures the VirtualHostMonster rewrite of a proxy route:
@@ -525,6 +530,9 @@ func (r *Route) validate(c *Config) error {
 		if r.Index == "" {
 			r.Index = "index.html"
 		}
+	}
+	if r.ExpiresModified && (r.Static == "" || r.Expires.D() <= 0) {
+		return sitefile.Errorf("expires_modified", "only for static routes with an expires duration")
 	}
 	if r.Redirect != "" {
 		if r.RedirectCode == 0 {

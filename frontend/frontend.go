@@ -287,7 +287,7 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 	default:
 		ctx.SetStatusCode(r.Status)
 		ctx.SetContentType(r.ContentType)
-		setCacheHeaders(ctx, r)
+		setCacheHeaders(ctx, r, time.Time{})
 		ctx.SetBody(r.body)
 	}
 	f.compress(ctx)

@@ -181,7 +181,7 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 	h.Set("ETag", e.etag)
 	h.Set("Last-Modified", e.lastMod)
 	h.Set("Accept-Ranges", "bytes")
-	setCacheHeaders(ctx, r)
+	setCacheHeaders(ctx, r, e.mod)
 	h.SetContentType(e.ctype)
 
 	if notModified(ctx, e.etag, e.mod) {
@@ -340,12 +340,23 @@ func byteRange(ctx *fasthttp.RequestCtx, size int64, etag string, mod time.Time)
 	return s, e - s + 1, fasthttp.StatusPartialContent
 }
 
-// setCacheHeaders applies a route's cache_control and expires.
-func setCacheHeaders(ctx *fasthttp.RequestCtx, r *route) {
+// setCacheHeaders applies a route's cache_control and expires; modified is
+// the file's modification time (zero for a fixed answer).
+func setCacheHeaders(ctx *fasthttp.RequestCtx, r *route, modified time.Time) {
 	if r.Expires.D() > 0 {
-		ctx.Response.Header.Set("Expires", time.Now().Add(r.Expires.D()).UTC().Format(http1Date))
+		now := time.Now()
+		from := now
+		if r.ExpiresModified {
+			from = modified
+		}
+		expires := from.Add(r.Expires.D())
+		ctx.Response.Header.Set("Expires", expires.UTC().Format(http1Date))
 		if r.CacheControl == "" {
-			ctx.Response.Header.Set("Cache-Control", "max-age="+strconv.FormatInt(int64(r.Expires.D()/time.Second), 10))
+			if left := expires.Sub(now) / time.Second; left > 0 {
+				ctx.Response.Header.Set("Cache-Control", "max-age="+strconv.FormatInt(int64(left), 10))
+			} else {
+				ctx.Response.Header.Set("Cache-Control", "no-cache") // as nginx
+			}
 		}
 	}
 	if r.CacheControl != "" {

@@ -233,3 +233,42 @@ func TestStaticCacheSeesEdits(t *testing.T) {
 		return resp.StatusCode == http.StatusNotFound
 	})
 }
+
+// TestExpiresModified: with expires_modified, Expires counts from the
+// file's modification time (nginx's "expires modified +1w", as the seed
+// serves munin's pages), max-age is what is left, and a file whose time
+// has passed gets no-cache.
+func TestExpiresModified(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, filepath.Join(root, "fresh.html"), "fresh")
+	writeFile(t, filepath.Join(root, "stale.html"), "stale")
+	fresh := time.Now().Add(-time.Hour).Truncate(time.Second)
+	stale := time.Now().Add(-30 * 24 * time.Hour).Truncate(time.Second)
+	for name, mod := range map[string]time.Time{"fresh.html": fresh, "stale.html": stale} {
+		if err := os.Chtimes(filepath.Join(root, name), mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := frontend.NewConfig()
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{
+		{Path: "/munin/", Static: root, Expires: sitefile.Dur(7 * 24 * time.Hour), ExpiresModified: true},
+	}}}
+	fe := startFrontend(t, cfg)
+	resp, _ := get(t, fe.url("/munin/fresh.html"))
+	want := fresh.Add(7 * 24 * time.Hour)
+	var age int
+	if _, err := fmt.Sscanf(resp.Header.Get("Cache-Control"), "max-age=%d", &age); err != nil ||
+		resp.Header.Get("Expires") != want.UTC().Format(http.TimeFormat) || age > 6*24*3600+23*3600 || age < 6*24*3600+22*3600 {
+		t.Errorf("fresh: Expires %q (want %q), Cache-Control %q", resp.Header.Get("Expires"), want.UTC().Format(http.TimeFormat), resp.Header.Get("Cache-Control"))
+	}
+	resp, _ = get(t, fe.url("/munin/stale.html"))
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-cache" ||
+		resp.Header.Get("Expires") != stale.Add(7*24*time.Hour).UTC().Format(http.TimeFormat) {
+		t.Errorf("stale: Expires %q, Cache-Control %q", resp.Header.Get("Expires"), cc)
+	}
+	bad := frontend.NewConfig()
+	bad.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{{Path: "/", Respond: strp("x"), ExpiresModified: true}}}}
+	if err := bad.Validate(sitefile.Site{}); err == nil || !strings.Contains(err.Error(), "expires_modified") {
+		t.Errorf("expires_modified on a fixed answer: %v", err)
+	}
+}
