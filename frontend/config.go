@@ -39,7 +39,7 @@ type Config struct {
 	MaxBodySize sitefile.Size `toml:"max_body_size"`
 	// BodyBufferSize is the largest request body held in memory on its way
 	// upstream (nginx's client_body_buffer_size); a larger one is written
-	// to a temporary file first. Default 64K.
+	// to a temporary file first. Default 128K (the seed's).
 	BodyBufferSize sitefile.Size `toml:"body_buffer_size"`
 	// BodyTempDir holds those temporary files (nginx's
 	// client_body_temp_path); they are unlinked as soon as they are made.
@@ -210,7 +210,7 @@ func NewConfig() *Config {
 	return &Config{
 		AccessLog:          "stdout",
 		MaxBodySize:        100 << 20,
-		BodyBufferSize:     64 << 10,
+		BodyBufferSize:     128 << 10,
 		MaxHeaderSize:      16 << 10,
 		MaxHeaders:         100,
 		ReadTimeout:        sitefile.Dur(60 * time.Second),
