@@ -67,31 +67,32 @@ func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte,
 // pendingLine is the line of a request whose body is still being sent:
 // everything but $body_bytes_sent, which goes at cut.
 type pendingLine struct {
-	l    *accessLog
 	line []byte
 	cut  int
 }
 
 // pending formats the line of a request whose body size is known only
 // once it has been sent (a streamed upstream body, which the client may
-// also abandon); write completes it. The request's fields are read now:
-// by then fasthttp may have reset them.
-func (l *accessLog) pending(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, now time.Time) *pendingLine {
+// also abandon); writePending completes it. The request's fields are read
+// now: by then fasthttp may have reset them.
+func (l *accessLog) pending(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, now time.Time) pendingLine {
 	l.mu.Lock()
 	b := l.appendHead(nil, ctx, remote, uri, now)
 	l.mu.Unlock()
 	cut := len(b)
-	return &pendingLine{l: l, line: appendTail(b, ctx), cut: cut}
+	return pendingLine{line: appendTail(b, ctx), cut: cut}
 }
 
-func (p *pendingLine) write(sent int64) {
-	p.l.mu.Lock()
-	b := append(p.l.buf[:0], p.line[:p.cut]...)
+// writePending writes p with the bytes sent. l is the log of the moment,
+// which a reload may have changed since the line was formatted.
+func (l *accessLog) writePending(p pendingLine, sent int64) {
+	l.mu.Lock()
+	b := append(l.buf[:0], p.line[:p.cut]...)
 	b = strconv.AppendInt(b, sent, 10)
 	b = append(b, p.line[p.cut:]...)
-	_, _ = p.l.w.Write(b)
-	p.l.buf = b
-	p.l.mu.Unlock()
+	_, _ = l.w.Write(b)
+	l.buf = b
+	l.mu.Unlock()
 }
 
 // appendHead appends the line up to $body_bytes_sent; l.mu is held (for

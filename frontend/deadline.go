@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"io"
 	"net"
 	"time"
 )
@@ -74,6 +75,16 @@ func (c *coarseConn) SetWriteDeadline(t time.Time) error {
 	}
 	c.write = t
 	return nil
+}
+
+// ReadFrom hands a request body to the wrapped connection's ReadFrom
+// (sockConn sends a file, a body from body_temp_dir, with sendfile) rather
+// than through fasthttp's 4 KiB writer buffer a piece at a time.
+func (c *coarseConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{c.Conn}, r)
 }
 
 // SetDeadline sets both deadlines exactly (fasthttp uses it only around a

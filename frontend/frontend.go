@@ -30,6 +30,9 @@ type Frontend struct {
 	access  atomic.Pointer[accessLog]
 	servers atomic.Pointer[[]*fasthttp.Server]
 	serving atomic.Bool
+	// lingering counts connections closing lingering (reqbody.go), which
+	// fasthttp no longer counts against max_conns once it handed them over.
+	lingering atomic.Int32
 
 	closeOnce sync.Once
 }
@@ -225,53 +228,45 @@ func (f *Frontend) requestError(ctx *fasthttp.RequestCtx, err error) {
 func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 	start := ctx.Time() // fasthttp reads the clock just before calling us
 	rt := f.state.Load()
-	if l.RedirectHTTPS {
-		host, _ := publicHostPort(ctx, scheme)
-		target := "https://" + host
-		if l.HTTPSPort != 443 {
-			target = "https://" + net.JoinHostPort(host, strconv.Itoa(l.HTTPSPort))
-		}
-		ctx.Response.Header.Set("Location", target+string(ctx.RequestURI()))
-		ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
-		f.finish(ctx, nil, start, logged{})
-		return
-	}
 	if !validHost(ctx.Host()) {
 		// A Host with '/' or other path bytes would add segments to the
-		// VirtualHostMonster path; nginx answers such requests 400 too.
-		ctx.Error("invalid Host header\n", fasthttp.StatusBadRequest)
-		ctx.SetConnectionClose()
-		f.finish(ctx, nil, start, logged{})
-		return
-	}
-	if int64(ctx.Request.Header.ContentLength()) > int64(rt.cfg.MaxBodySize) {
-		// Refused before a byte of it is read, as nginx does; a chunked
-		// body is counted as it is read (takeBody).
-		f.bodyError(ctx, fasthttp.ErrBodyTooLarge)
+		// VirtualHostMonster path (or the HTTPS redirect's Location);
+		// nginx answers such requests 400 too.
+		f.refuse(ctx, "invalid Host header\n", fasthttp.StatusBadRequest)
 		f.finish(ctx, nil, start, logged{})
 		return
 	}
 	if ctx.Request.Header.Len() > rt.cfg.MaxHeaders {
-		ctx.Error("too many request headers\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
-		ctx.SetConnectionClose()
+		f.refuse(ctx, "too many request headers\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
 		f.finish(ctx, nil, start, logged{})
+		return
+	}
+	if int64(ctx.Request.Header.ContentLength()) > int64(rt.cfg.MaxBodySize) {
+		// Refused before more of it is read than fasthttp's first 8 KiB,
+		// as nginx does; a chunked body is counted as it is read.
+		f.bodyError(ctx, fasthttp.ErrBodyTooLarge)
+		f.finish(ctx, nil, start, logged{})
+		return
+	}
+	var lg logged
+	if l.RedirectHTTPS {
+		if f.dropBody(ctx, rt.cfg, &lg) {
+			host, _ := publicHostPort(ctx, scheme)
+			target := "https://" + host
+			if l.HTTPSPort != 443 {
+				target = "https://" + net.JoinHostPort(host, strconv.Itoa(l.HTTPSPort))
+			}
+			ctx.Response.Header.Set("Location", target+string(ctx.RequestURI()))
+			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+		}
+		f.finish(ctx, nil, start, lg)
 		return
 	}
 	path := string(ctx.Path())
 	r, groups := rt.host(ctx.Host()).match(path)
-	var lg logged
-	if (r == nil || r.pool == nil) && ctx.Request.IsBodyStream() {
-		// A body sent where none is wanted (a POST to a static file) is
-		// read and dropped first, as nginx does, so the connection stays
-		// usable; fasthttp would close it past 256 KiB unread, without
-		// lingering.
-		n, err := discardBody(&ctx.Request, rt.cfg)
-		lg.bodyIn = n
-		if err != nil {
-			f.bodyError(ctx, err)
-			f.finish(ctx, r, start, lg)
-			return
-		}
+	if (r == nil || r.pool == nil) && !f.dropBody(ctx, rt.cfg, &lg) {
+		f.finish(ctx, r, start, lg)
+		return
 	}
 	var uri [256]byte // holds lg.uri unless the request URI is longer
 	switch {
@@ -307,16 +302,51 @@ func (f *Frontend) expect(ctx *fasthttp.RequestCtx) int {
 	return fasthttp.StatusRequestEntityTooLarge
 }
 
+// dropBody reads and drops the body of a request answered without it (a
+// POST to a static file, a redirect), as nginx does, so the connection
+// stays usable: fasthttp would close it with more than 256 KiB unread,
+// resetting it. It is false when the body could not be read, and the
+// request is answered (bodyError).
+func (f *Frontend) dropBody(ctx *fasthttp.RequestCtx, cfg *Config, lg *logged) bool {
+	if !ctx.Request.IsBodyStream() {
+		return true
+	}
+	n, err := discardBody(&ctx.Request, cfg)
+	lg.bodyIn = n
+	if err != nil {
+		f.bodyError(ctx, err)
+		return false
+	}
+	return true
+}
+
+// refuse answers a request whose head is unacceptable, and closes the
+// connection: lingering when a body follows the head, which is left
+// unread.
+func (f *Frontend) refuse(ctx *fasthttp.RequestCtx, msg string, status int) {
+	ctx.Error(msg, status)
+	if ctx.Request.IsBodyStream() {
+		f.lingerClose(ctx)
+	} else {
+		ctx.SetConnectionClose()
+	}
+}
+
 // bodyError answers a request whose body could not be taken: too large
-// (413), too slow (408), malformed or cut short (400). The rest of the
+// (413), too slow (408), malformed or cut short (400), or not written to
+// its temporary file (500). The rest of the
 // body may still be on its way, so the connection is closed, lingering.
 func (f *Frontend) bodyError(ctx *fasthttp.RequestCtx, err error) {
 	status, msg := requestErrorStatus(err)
-	if status != fasthttp.StatusRequestEntityTooLarge {
+	switch status {
+	case fasthttp.StatusRequestEntityTooLarge:
+	case fasthttp.StatusInternalServerError:
+		f.logger.Error("request body", "client", ctx.RemoteAddr().String(), "err", err)
+	default:
 		f.logger.Info("request body", "client", ctx.RemoteAddr().String(), "err", err)
 	}
 	ctx.Error(msg, status)
-	lingerClose(ctx)
+	f.lingerClose(ctx)
 }
 
 // errorPage answers status with the configured page, or a short message.
@@ -367,14 +397,16 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 		// Counted and logged once sent, with the bytes that were (a client
 		// may abandon a long download; a chunked body's size is known only
 		// at its end), as nginx logs a request when it is over.
-		var line *pendingLine
+		var line pendingLine
 		if al != nil {
 			line = al.pending(ctx, lg.client, lg.uri, now)
 		}
 		body.sent = func(n int64) {
 			f.m.bytesOut.Add(float64(n))
-			if line != nil {
-				line.write(n)
+			// The log of the moment: a reload may have replaced (and
+			// closed) the one of the request's start.
+			if al := f.access.Load(); al != nil && line.line != nil {
+				al.writePending(line, n)
 			}
 		}
 		return

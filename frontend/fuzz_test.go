@@ -273,41 +273,45 @@ func FuzzTakeBody(f *testing.F) {
 	f.Add(true, []byte("zz\r\n"))
 	f.Add(false, []byte("hello"))
 	f.Add(false, []byte(strings.Repeat("b", 100)))
-	cfg := &Config{MaxBodySize: 80, BodyBufferSize: 16, BodyTempDir: f.TempDir()}
+	dir := f.TempDir()
+	// A limit above the memory buffer, and one below it.
+	cfgs := []*Config{{MaxBodySize: 80, BodyBufferSize: 16, BodyTempDir: dir}, {MaxBodySize: 12, BodyBufferSize: 64, BodyTempDir: dir}}
 	f.Fuzz(func(t *testing.T, chunked bool, body []byte) {
 		head := "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
 		if chunked {
 			head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 		}
 		wire := append([]byte(head), body...)
-		var req fasthttp.Request
-		br := bufio.NewReader(bytes.NewReader(wire))
-		if err := req.Header.Read(br); err != nil {
-			t.Fatal(err)
-		}
-		if err := req.ContinueReadBodyStream(br, bodyPrefetch); err != nil {
-			return // refused while prefetching
-		}
-		sp, err := takeBody(&req, cfg)
-		got := req.Body()
-		if sp.file != nil {
-			got, _ = io.ReadAll(sp.file)
-			sp.file.Close()
-		}
 		hr, herr := http.ReadRequest(bufio.NewReader(bytes.NewReader(wire)))
 		var want []byte
 		if herr == nil {
 			want, herr = io.ReadAll(hr.Body)
 		}
-		switch {
-		case err == nil && herr != nil:
-			t.Fatalf("takeBody took %q; Go's reader: %v", got, herr)
-		case err == nil && !bytes.Equal(got, want):
-			t.Fatalf("takeBody took %q; Go's reader %q", got, want)
-		case err == nil && len(got) > int(cfg.MaxBodySize):
-			t.Fatalf("%d bytes over a limit of %d", len(got), cfg.MaxBodySize)
-		case errors.Is(err, fasthttp.ErrBodyTooLarge) && herr == nil && len(want) <= int(cfg.MaxBodySize):
-			t.Fatalf("a body of %d bytes refused as too large", len(want))
+		for _, cfg := range cfgs {
+			var req fasthttp.Request
+			br := bufio.NewReader(bytes.NewReader(wire))
+			if err := req.Header.Read(br); err != nil {
+				t.Fatal(err)
+			}
+			if err := req.ContinueReadBodyStream(br, bodyPrefetch); err != nil {
+				continue // refused while prefetching
+			}
+			sp, err := takeBody(&req, cfg)
+			got := req.Body()
+			if sp.file != nil {
+				got, _ = io.ReadAll(io.NewSectionReader(sp.file, 0, sp.size))
+				sp.close()
+			}
+			switch {
+			case err == nil && herr != nil:
+				t.Fatalf("takeBody took %q; Go's reader: %v", got, herr)
+			case err == nil && !bytes.Equal(got, want):
+				t.Fatalf("takeBody took %q; Go's reader %q", got, want)
+			case err == nil && len(got) > int(cfg.MaxBodySize):
+				t.Fatalf("%d bytes over a limit of %d", len(got), cfg.MaxBodySize)
+			case errors.Is(err, fasthttp.ErrBodyTooLarge) && herr == nil && len(want) <= int(cfg.MaxBodySize):
+				t.Fatalf("a body of %d bytes refused as too large", len(want))
+			}
 		}
 	})
 }

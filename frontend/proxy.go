@@ -3,12 +3,14 @@ package frontend
 import (
 	"bytes"
 	"errors"
+	"io"
 	"iter"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,25 +56,51 @@ func newPool(name string, u Upstream, m *metrics) *pool {
 	return p
 }
 
-// do sends req and reads the answer into resp, trying the next address
-// when one refuses the connection. start is when the request arrived: the
-// latency observed includes the microseconds of routing before do, and
-// saves reading the clock again.
-func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, start time.Time) error {
+// do sends req, with body, and reads the answer into resp, trying the
+// next address when one refuses the connection. start is when the request
+// arrived: the latency observed includes the microseconds of routing
+// before do, and saves reading the clock again.
+//
+// fasthttp's HostClient retries an idempotent request on another
+// connection when a pooled one turns out closed by the upstream, but not
+// one whose body is a stream: a body in a temporary file is retried here,
+// from its start, as often as fasthttp would.
+func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, body spooled, start time.Time) error {
 	n := len(p.clients)
 	first := int(p.next.Add(1)) % n
 	var err error
-	for i := range n {
-		c := p.clients[(first+i)%n]
-		if err = c.Do(req, resp); err == nil || !isDialError(err) {
+	for i, retries := 0, 0; i < n; {
+		if err = body.attach(req); err != nil {
 			break
 		}
+		err = p.clients[(first+i)%n].Do(req, resp)
+		switch {
+		case err == nil:
+		case isDialError(err):
+			i++
+			continue
+		case body.file != nil && retries < fasthttp.DefaultMaxIdemponentCallAttempts-1 && idempotent(&req.Header) && closedByUpstream(err):
+			retries++
+			continue
+		}
+		break
 	}
 	p.latency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
 	}
 	return err
+}
+
+// idempotent is fasthttp's rule for retrying a request.
+func idempotent(h *fasthttp.RequestHeader) bool { return h.IsGet() || h.IsHead() || h.IsPut() }
+
+// closedByUpstream reports whether err is a connection the upstream had
+// closed (a pooled keep-alive one, as it restarted or timed it out) before
+// it answered.
+func closedByUpstream(err error) bool {
+	return errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func (p *pool) close() {
@@ -119,6 +147,7 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 		f.bodyError(ctx, err)
 		return lg
 	}
+	defer body.close()
 	lg.bodyIn = body.size
 	if hf.namesOthers(&req.Header) || len(ctx.URI().Username()) > 0 {
 		// Removing the fields Connection names, or fasthttp turning the
@@ -129,14 +158,16 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 		ctx.Request.CopyTo(req)
 	}
 	hf.removeFrom(&req.Header)
+	// A body goes with the Content-Type the client gave it, or none:
+	// fasthttp would add application/octet-stream.
+	req.Header.SetNoDefaultContentType(true)
 	setForwarded(&req.Header, &hf, peer, real, fromTrusted, scheme)
 	rewriteURI(ctx, req, r, groups, path, scheme)
 	req.URI().SetScheme("http") // the inbound scheme may be https; upstreams speak plain HTTP
 	if len(req.Header.Host()) == 0 {
 		req.Header.SetHost(r.pool.clients[0].Addr)
 	}
-	body.attach(req)
-	if err := r.pool.do(req, &ctx.Response, start); err != nil {
+	if err := r.pool.do(req, &ctx.Response, body, start); err != nil {
 		ctx.Response.Reset()
 		status := statusFor(err)
 		f.logger.Warn("upstream failed", "upstream", r.pool.name, "path", path, "status", status, "err", err)

@@ -1,13 +1,14 @@
 package frontend
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
-	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 )
 
@@ -23,19 +24,28 @@ type spooled struct {
 	size int64
 }
 
+// spoolError is a failure of the frontend's own temporary file (a disk
+// full, descriptors run out, the folder gone): the server's fault, 500,
+// not the client's.
+type spoolError struct{ err error }
+
+func (e spoolError) Error() string { return "request body temporary file: " + e.err.Error() }
+func (e spoolError) Unwrap() error { return e.err }
+
 // takeBody reads the client's request body before anything is sent
 // upstream, as nginx's proxy_request_buffering does: a body of at most
 // body_buffer_size is read into memory and set on req; a larger one, or a
 // chunked one that grows past it, goes to an unlinked temporary file in
-// body_temp_dir, which the caller sends with its Content-Length. Reading
-// the whole body first means a slow upload holds no upstream connection
-// (nor, behind it, a balancer slot and a Zope thread) while it trickles
-// in, and a body cut short or over max_body_size is never half sent.
-// Memory per upload is bounded by body_buffer_size, not by max_body_size.
+// body_temp_dir, which the caller sends with its Content-Length (attach)
+// and closes. Reading the whole body first means a slow upload holds no
+// upstream connection (nor, behind it, a balancer slot and a Zope thread)
+// while it trickles in, and a body cut short or over max_body_size is
+// never half sent. An upload holds at most body_buffer_size of memory (a
+// chunked one up to twice that while its buffer grows), not max_body_size.
 //
 // The error is fasthttp.ErrBodyTooLarge when the body exceeds
-// max_body_size, or the error reading it (a timeout, a bad chunk, a
-// client gone); requestErrorStatus maps either to a status.
+// max_body_size, a spoolError, or the error reading it (a timeout, a bad
+// chunk, a client gone); requestErrorStatus maps each to a status.
 func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 	src := req.BodyStream()
 	if src == nil {
@@ -43,46 +53,51 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 		// already in memory.
 		return spooled{size: int64(len(req.Body()))}, nil
 	}
-	limit, buffer := int64(cfg.MaxBodySize), int64(cfg.BodyBufferSize)
-	// A chunked body's trailer fields are read with it, and dropped, as
-	// nginx does: the body goes upstream with a Content-Length, where they
-	// have no place, and fasthttp would turn them into headers, after the
-	// client's forwarding headers were filtered.
-	defer dropTrailer(&req.Header)
-	buf := bytebufferpool.Get()
-	defer bytebufferpool.Put(buf)
-	n, err := io.CopyN(buf, src, buffer+1)
-	if errors.Is(err, io.EOF) {
-		err = cutShort(req, n)
-		if err == nil {
-			req.SetBody(buf.B)
+	defer dropTrailer(&req.Header)()
+	limit := int64(cfg.MaxBodySize)
+	buffer := min(int64(cfg.BodyBufferSize), limit)
+	if cl := int64(req.Header.ContentLength()); cl >= 0 && cl <= buffer {
+		// The common case, a form: exactly its size, read once.
+		b := make([]byte, cl)
+		if _, err := io.ReadFull(src, b); err != nil {
+			return spooled{}, noEOF(err)
 		}
-		return spooled{size: n}, err
+		setBody(req, b)
+		return spooled{size: cl}, nil
 	}
-	if err != nil {
+	b, err := io.ReadAll(io.LimitReader(src, buffer+1))
+	n := int64(len(b))
+	switch {
+	case err != nil:
 		return spooled{}, err
+	case n <= buffer:
+		if err := cutShort(req, n); err != nil {
+			return spooled{}, err
+		}
+		setBody(req, b)
+		return spooled{size: n}, nil
+	case n > limit:
+		return spooled{}, fasthttp.ErrBodyTooLarge
 	}
 	f, err := os.CreateTemp(cfg.BodyTempDir, "cairn-body-")
 	if err != nil {
-		return spooled{}, err
+		return spooled{}, spoolError{err}
 	}
 	// Unlinked at once: the file goes away with its last descriptor,
 	// whatever becomes of the request.
 	_ = os.Remove(f.Name())
-	if _, err := f.Write(buf.B); err != nil {
+	if _, err := f.Write(b); err != nil {
 		f.Close()
-		return spooled{}, err
+		return spooled{}, spoolError{err}
 	}
-	m, err := io.Copy(f, io.LimitReader(src, limit-n+1))
+	m, err := io.Copy(writeSpool{f}, io.LimitReader(src, limit-n+1))
 	n += m
 	switch {
 	case err != nil:
 	case n > limit:
 		err = fasthttp.ErrBodyTooLarge
 	default:
-		if err = cutShort(req, n); err == nil {
-			_, err = f.Seek(0, io.SeekStart)
-		}
+		err = cutShort(req, n)
 	}
 	if err != nil {
 		f.Close()
@@ -91,10 +106,69 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 	return spooled{file: f, size: n}, nil
 }
 
+// setBody sets a body read whole on req, with its length (a chunked one
+// goes upstream with a Content-Length too).
+func setBody(req *fasthttp.Request, b []byte) {
+	req.SetBodyRaw(b)
+	req.Header.SetContentLength(len(b))
+}
+
+// writeSpool marks the errors writing the temporary file as spoolErrors,
+// apart from the errors reading the client's body in the same io.Copy.
+type writeSpool struct{ f *os.File }
+
+func (w writeSpool) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		err = spoolError{err}
+	}
+	return n, err
+}
+
+// attach sets a spooled body on req (the request sent upstream), for one
+// attempt: fasthttp closes the body stream it is given once it is sent,
+// so each attempt gets its own descriptor of the file, from its start
+// (sent with sendfile: sockConn.ReadFrom).
+func (s spooled) attach(req *fasthttp.Request) error {
+	if s.file == nil {
+		return nil
+	}
+	rc, err := s.file.SyscallConn()
+	if err != nil {
+		return spoolError{err}
+	}
+	var fd int
+	var derr error
+	if err := rc.Control(func(f uintptr) {
+		fd, derr = syscall.Dup(int(f))
+		if derr == nil {
+			syscall.CloseOnExec(fd)
+		}
+	}); err != nil || derr != nil {
+		return spoolError{errors.Join(err, derr)}
+	}
+	d := os.NewFile(uintptr(fd), s.file.Name())
+	// The copies share one offset: every attempt starts from the start.
+	if _, err := d.Seek(0, io.SeekStart); err != nil {
+		d.Close()
+		return spoolError{err}
+	}
+	req.SetBodyStream(d, int(s.size))
+	return nil
+}
+
+// close closes the temporary file, if any (its attached copies are
+// fasthttp's to close).
+func (s spooled) close() {
+	if s.file != nil {
+		s.file.Close()
+	}
+}
+
 // discardBody reads and drops a request body, up to max_body_size; over it
 // the error is fasthttp.ErrBodyTooLarge.
 func discardBody(req *fasthttp.Request, cfg *Config) (int64, error) {
-	defer dropTrailer(&req.Header)
+	defer dropTrailer(&req.Header)()
 	limit := int64(cfg.MaxBodySize)
 	n, err := io.Copy(io.Discard, io.LimitReader(req.BodyStream(), limit+1))
 	switch {
@@ -117,51 +191,93 @@ func cutShort(req *fasthttp.Request, n int64) error {
 	return nil
 }
 
-// dropTrailer deletes the trailer fields fasthttp read into h, and the
-// Trailer header announcing them.
-func dropTrailer(h *fasthttp.RequestHeader) {
-	keys := h.PeekTrailerKeys()
-	if len(keys) == 0 && len(h.Peek(fasthttp.HeaderTrailer)) == 0 {
-		return
+// noEOF turns io.ReadFull's io.EOF (nothing of a body read) into
+// io.ErrUnexpectedEOF: a body of known length that does not come is cut
+// short.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
 	}
-	names := make([]string, 0, len(keys))
-	for _, k := range keys {
-		names = append(names, string(k))
-	}
-	h.Del(fasthttp.HeaderTrailer)
-	for _, k := range names {
-		h.Del(k)
-	}
+	return err
 }
 
-// attach sets a spooled body on req (the request sent upstream); fasthttp
-// closes the file once it is sent, or when req is reset.
-func (s spooled) attach(req *fasthttp.Request) {
-	if s.file != nil {
-		req.SetBodyStream(s.file, int(s.size))
+// dropTrailer prepares h for reading a chunked body, and returns what
+// drops its trailer fields once it is read, as nginx does: the body goes
+// upstream with a Content-Length, where they have no place, and fasthttp
+// would turn them into headers, after the client's forwarding headers
+// were filtered. The Trailer header goes first (fasthttp would also file
+// the header fields it names as trailer fields); header fields that share
+// a name with a trailer field are kept.
+func dropTrailer(h *fasthttp.RequestHeader) func() {
+	h.Del(fasthttp.HeaderTrailer)
+	if h.ContentLength() != -1 {
+		return func() {}
+	}
+	var before fasthttp.RequestHeader
+	h.CopyTo(&before)
+	return func() {
+		var names []string
+		for _, k := range h.PeekTrailerKeys() {
+			names = append(names, string(k))
+		}
+		for _, k := range names {
+			h.Del(k)
+		}
+		// Only now, with no values left to return to the header section:
+		// fasthttp sends a request with trailer names chunked.
+		_ = h.SetTrailer("")
+		for _, k := range names {
+			for _, v := range before.PeekAll(k) {
+				h.Add(k, string(v))
+			}
+		}
 	}
 }
 
 // Lingering close, as nginx's lingering_close: after refusing a body the
-// client is still sending, the connection is read and the data dropped for
-// a while before it is closed. Closing a socket with unread data makes the
+// client is still sending, the answer is sent, the connection half closed,
+// and what the client still sends is read and dropped for a while before
+// the connection is closed. Closing a socket with unread data makes the
 // kernel send a reset, and a client still uploading (a browser sending a
 // file over max_body_size) would then lose the answer it had not read yet
 // and report a broken connection instead of the 413.
 const (
 	lingerTime = 10 * time.Second // at most this long in all (nginx: 30s)
 	lingerWait = 2 * time.Second  // and this long for each more piece (nginx: 5s)
+	// maxLingering bounds the connections lingering at once: fasthttp
+	// counts a connection it handed over no longer against max_conns,
+	// and a client could otherwise pile up descriptors with refused
+	// uploads. Past it a connection is closed at once.
+	maxLingering = 256
 )
 
 // lingerClose sends the answer in ctx with Connection: close, and then
 // lingers (above). It takes the connection from fasthttp (a hijack), since
 // fasthttp would close it as soon as the answer is written.
-func lingerClose(ctx *fasthttp.RequestCtx) {
+func (f *Frontend) lingerClose(ctx *fasthttp.RequestCtx) {
 	ctx.SetConnectionClose()
+	if f.lingering.Add(1) > maxLingering {
+		f.lingering.Add(-1)
+		return
+	}
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
+		defer f.lingering.Add(-1)
 		if _, err := ctx.Response.WriteTo(c); err != nil {
 			return
+		}
+		conn := c
+		if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+			conn = u.UnsafeConn()
+		}
+		if tc, ok := conn.(*tls.Conn); ok {
+			_ = tc.CloseWrite()
+			conn = tc.NetConn()
+		}
+		if sc, ok := conn.(*sockConn); ok {
+			// The deadlines below alone, not moved by what arrives.
+			sc.recvTimeout = 0
+			_ = sc.CloseWrite()
 		}
 		end := time.Now().Add(lingerTime)
 		buf := make([]byte, 16<<10)

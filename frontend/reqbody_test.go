@@ -35,6 +35,7 @@ type seenBody struct {
 	size          int
 	sha           string
 	trailer       string // an X-Sum header or trailer field
+	contentType   string
 }
 
 func startBodyUpstream(t *testing.T) *bodyUpstream {
@@ -53,7 +54,7 @@ func startBodyUpstream(t *testing.T) *bodyUpstream {
 				return
 			}
 			u.seen <- seenBody{req.Header.Get("Content-Length"), len(req.TransferEncoding) > 0, int(n), hex.EncodeToString(h.Sum(nil)),
-				req.Header.Get("X-Sum") + req.Trailer.Get("X-Sum")}
+				req.Header.Get("X-Sum") + req.Trailer.Get("X-Sum"), req.Header.Get("Content-Type")}
 			reply := strconv.FormatInt(n, 10)
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(reply), reply)
 		}
@@ -137,6 +138,9 @@ func TestRequestBodies(t *testing.T) {
 				t.Fatalf("answer %d %q", resp.StatusCode, got)
 			}
 			s := up.next(t)
+			if s.contentType != "" {
+				t.Errorf("the upstream got Content-Type %q; the client sent none", s.contentType)
+			}
 			if s.chunked || s.contentLength != strconv.Itoa(tc.size) || s.size != tc.size || s.sha != sha(body) {
 				t.Errorf("upstream saw Content-Length %q, chunked %v, %d bytes (sha ok: %v); want %d bytes",
 					s.contentLength, s.chunked, s.size, s.sha == sha(body), tc.size)
@@ -148,6 +152,13 @@ func TestRequestBodies(t *testing.T) {
 		// The trailer is read and dropped (nginx does the same): the body
 		// goes upstream with a Content-Length, so the fields have nowhere
 		// to go, and must not become headers.
+		// A header field named in Trailer stays a header field.
+		got := statusLine(t, fe.addr[0], "POST / HTTP/1.1\r\nHost: x\r\nTrailer: X-Sum\r\nX-Sum: head\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			"5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n")
+		if s := up.next(t); !strings.HasPrefix(got, "HTTP/1.1 200") || s.chunked || s.trailer != "head" {
+			t.Errorf("header and trailer X-Sum: answer %q; upstream saw chunked %v, X-Sum %q", got, s.chunked, s.trailer)
+		}
+		total += 5
 		for _, announce := range []string{"Trailer: X-Sum\r\n", ""} {
 			got := statusLine(t, fe.addr[0], "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"+announce+"\r\n"+
 				"5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n")
@@ -364,15 +375,57 @@ func TestRefusedUploadLingers(t *testing.T) {
 		}
 		sent <- nil
 	}()
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("no answer to an oversized upload: %v", err)
 	}
+	_, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
 	if resp.StatusCode != 413 || !resp.Close {
 		t.Errorf("status %d, close %v; want 413 and close", resp.StatusCode, resp.Close)
 	}
 	if err := <-sent; err != nil {
 		t.Errorf("the rest of the upload was refused: %v", err)
+	}
+	// The answer is followed by the end of the stream (a half close), so
+	// a client waiting for it need not wait for the linger to end.
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("after the answer: %d bytes, %v; want EOF", n, err)
+	}
+}
+
+// TestLingeringBounded: connections closing lingering are bounded (fasthttp
+// no longer counts them against max_conns); past the bound a refused
+// upload's connection is closed at once.
+func TestLingeringBounded(t *testing.T) {
+	cfg := proxyConfig(startBodyUpstream(t).addr)
+	cfg.MaxBodySize = 1 << 20
+	fe := startFrontend(t, cfg)
+	const n = 300 // more than maxLingering (256)
+	var conns []net.Conn
+	for i := range n {
+		c := dial(t, fe.addr[0], 10*time.Second)
+		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n%s", strings.Repeat("a", 9<<10))
+		if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.Contains(line, "413") {
+			t.Fatalf("connection %d: %q, %v", i, line, err)
+		}
+		conns = append(conns, c)
+	}
+	// A lingering connection still takes data; one closed at once resets.
+	open := 0
+	for _, c := range conns {
+		if _, err := c.Write(make([]byte, 1024)); err != nil {
+			continue
+		}
+		time.Sleep(time.Millisecond)
+		if _, err := c.Write(make([]byte, 1024)); err == nil {
+			open++
+		}
+	}
+	if open < 200 || open > 256 {
+		t.Errorf("%d of %d refused uploads lingering; want at most 256 (and most of them)", open, n)
 	}
 }
 
@@ -416,6 +469,83 @@ func TestBodyToOtherRoutes(t *testing.T) {
 		if resp.StatusCode != tc.status {
 			t.Errorf("%.30q: status %d, want %d", tc.req, resp.StatusCode, tc.status)
 		}
+	}
+}
+
+// TestRequestBodyLimitBelowBuffer: max_body_size holds for a chunked body
+// even when it is smaller than body_buffer_size.
+func TestRequestBodyLimitBelowBuffer(t *testing.T) {
+	up, cfg := bodyProxy(t) // a 16 KiB buffer
+	cfg.MaxBodySize = 1 << 10
+	fe := startFrontend(t, cfg)
+	req, _ := http.NewRequest(http.MethodPost, fe.url("/u"), hideLength{bytes.NewReader(patterned(10 << 10))})
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 || up.conns.Load() != 0 {
+		t.Errorf("10 KiB chunked with max_body_size 1K: status %d, %d upstream connections", resp.StatusCode, up.conns.Load())
+	}
+}
+
+// TestSpooledBodyRetried: an idempotent request (a WebDAV PUT) whose body
+// is in a temporary file is sent again, whole, when the pooled connection
+// it went out on turns out closed by the upstream, as fasthttp does for
+// bodies in memory.
+func TestSpooledBodyRetried(t *testing.T) {
+	got := make(chan string, 8)
+	addr := proctest.RawServer(t, func(c net.Conn) {
+		// Keep-alive announced, then the connection closed at once.
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		got <- sha(b)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	cfg := proxyConfig(addr)
+	cfg.BodyBufferSize = 16 << 10
+	cfg.BodyTempDir = t.TempDir()
+	fe := startFrontend(t, cfg)
+	for _, size := range []int{100 << 10, 1 << 10, 100 << 10} {
+		body := patterned(size)
+		req, _ := http.NewRequest(http.MethodPut, fe.url("/u"), bytes.NewReader(body))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || <-got != sha(body) {
+			t.Errorf("PUT of %d bytes on a closed pooled connection: %d", size, resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond) // the upstream's FIN arrives
+	}
+	if left, _ := os.ReadDir(cfg.BodyTempDir); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestBodyTempDirFails: a temporary file the frontend cannot write is its
+// own fault: 500, not 400.
+func TestBodyTempDirFails(t *testing.T) {
+	up, cfg := bodyProxy(t)
+	cfg.BodyTempDir = t.TempDir() + "/d"
+	if err := os.Mkdir(cfg.BodyTempDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fe := startFrontend(t, cfg)
+	if err := os.Remove(cfg.BodyTempDir); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Post(fe.url("/u"), "application/octet-stream", bytes.NewReader(patterned(100<<10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 500 || up.conns.Load() != 0 {
+		t.Errorf("status %d (%d upstream connections); want 500", resp.StatusCode, up.conns.Load())
 	}
 }
 
