@@ -34,6 +34,7 @@ type coarseConn struct {
 	readTimeout, writeTimeout time.Duration
 	read, write               time.Time // what Conn has armed; zero for none
 	streaming                 bool      // a body is being streamed: a deadline per read
+	used                      bool      // an answer came on it: a failure before the next one is a closed keep-alive connection
 }
 
 func newCoarseConn(c net.Conn, readTimeout, writeTimeout time.Duration) *coarseConn {

@@ -463,7 +463,14 @@ func (f *Frontend) Reload(cfg *Config) error {
 			return fmt.Errorf("frontend: %w", err)
 		}
 		if old := f.access.Swap(al); old != nil {
-			_ = old.close()
+			// Requests in flight may still write their lines to it (a
+			// streamed download's, when it is over): closed, and so
+			// flushed, once they have had the grace period.
+			time.AfterFunc(f.cfg().Grace.D()+time.Second, func() {
+				if err := old.close(); err != nil {
+					f.logger.Error("access log", "err", err)
+				}
+			})
 		}
 	}
 	for i, c := range certs {

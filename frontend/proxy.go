@@ -3,14 +3,13 @@ package frontend
 import (
 	"bytes"
 	"errors"
-	"io"
 	"iter"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,25 +60,29 @@ func newPool(name string, u Upstream, m *metrics) *pool {
 // arrived: the latency observed includes the microseconds of routing
 // before do, and saves reading the clock again.
 //
-// fasthttp's HostClient retries an idempotent request on another
-// connection when a pooled one turns out closed by the upstream, but not
-// one whose body is a stream: a body in a temporary file is retried here,
-// from its start, as often as fasthttp would.
+// fasthttp's HostClient sends an idempotent request again when the pooled
+// connection it went out on turns out closed by the upstream (staleConn),
+// but not one whose body is a stream: a body in a temporary file is sent
+// again here, from its start, as often as fasthttp would.
 func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, body spooled, start time.Time) error {
 	n := len(p.clients)
 	first := int(p.next.Add(1)) % n
 	var err error
 	for i, retries := 0, 0; i < n; {
-		if err = body.attach(req); err != nil {
-			break
+		var d *os.File
+		if d, err = body.attach(req); err != nil {
+			return err // the frontend's own temporary file: not the upstream's fault
 		}
 		err = p.clients[(first+i)%n].Do(req, resp)
+		if d != nil {
+			d.Close() // if fasthttp did not (the request never went out)
+		}
 		switch {
 		case err == nil:
 		case isDialError(err):
 			i++
 			continue
-		case body.file != nil && retries < fasthttp.DefaultMaxIdemponentCallAttempts-1 && idempotent(&req.Header) && closedByUpstream(err):
+		case body.file != nil && retries < fasthttp.DefaultMaxIdemponentCallAttempts-1 && idempotent(&req.Header) && errors.As(err, new(staleConn)):
 			retries++
 			continue
 		}
@@ -92,15 +95,9 @@ func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, body spooled, 
 	return err
 }
 
-// idempotent is fasthttp's rule for retrying a request.
-func idempotent(h *fasthttp.RequestHeader) bool { return h.IsGet() || h.IsHead() || h.IsPut() }
-
-// closedByUpstream reports whether err is a connection the upstream had
-// closed (a pooled keep-alive one, as it restarted or timed it out) before
-// it answered.
-func closedByUpstream(err error) bool {
-	return errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+// idempotent is fasthttp's rule for sending a request again.
+func idempotent(h *fasthttp.RequestHeader) bool {
+	return h.IsGet() || h.IsHead() || h.IsPut() || string(h.Method()) == "QUERY"
 }
 
 func (p *pool) close() {
@@ -169,6 +166,11 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 	}
 	if err := r.pool.do(req, &ctx.Response, body, start); err != nil {
 		ctx.Response.Reset()
+		if errors.As(err, new(spoolError)) {
+			f.logger.Error("request body", "path", path, "err", err)
+			f.errorPage(ctx, rt, fasthttp.StatusInternalServerError)
+			return lg
+		}
 		status := statusFor(err)
 		f.logger.Warn("upstream failed", "upstream", r.pool.name, "path", path, "status", status, "err", err)
 		f.errorPage(ctx, rt, status)

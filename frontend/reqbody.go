@@ -6,10 +6,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
 )
 
 // bodyPrefetch is how much of a request body fasthttp reads with the head
@@ -126,35 +126,31 @@ func (w writeSpool) Write(p []byte) (int, error) {
 }
 
 // attach sets a spooled body on req (the request sent upstream), for one
-// attempt: fasthttp closes the body stream it is given once it is sent,
-// so each attempt gets its own descriptor of the file, from its start
-// (sent with sendfile: sockConn.ReadFrom).
-func (s spooled) attach(req *fasthttp.Request) error {
+// attempt, and returns the descriptor it gave it, which the caller closes
+// after the attempt (fasthttp closes a body stream only once it has sent
+// it). Each attempt gets its own descriptor of the file, from its start,
+// sent with sendfile (sockConn.ReadFrom).
+func (s spooled) attach(req *fasthttp.Request) (*os.File, error) {
 	if s.file == nil {
-		return nil
+		return nil, nil
 	}
 	rc, err := s.file.SyscallConn()
 	if err != nil {
-		return spoolError{err}
+		return nil, spoolError{err}
 	}
 	var fd int
 	var derr error
-	if err := rc.Control(func(f uintptr) {
-		fd, derr = syscall.Dup(int(f))
-		if derr == nil {
-			syscall.CloseOnExec(fd)
-		}
-	}); err != nil || derr != nil {
-		return spoolError{errors.Join(err, derr)}
+	if err := rc.Control(func(f uintptr) { fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
+		return nil, spoolError{errors.Join(err, derr)}
 	}
 	d := os.NewFile(uintptr(fd), s.file.Name())
 	// The copies share one offset: every attempt starts from the start.
 	if _, err := d.Seek(0, io.SeekStart); err != nil {
 		d.Close()
-		return spoolError{err}
+		return nil, spoolError{err}
 	}
 	req.SetBodyStream(d, int(s.size))
-	return nil
+	return d, nil
 }
 
 // close closes the temporary file, if any (its attached copies are
@@ -256,16 +252,18 @@ const (
 // fasthttp would close it as soon as the answer is written.
 func (f *Frontend) lingerClose(ctx *fasthttp.RequestCtx) {
 	ctx.SetConnectionClose()
-	if f.lingering.Add(1) > maxLingering {
-		f.lingering.Add(-1)
-		return
-	}
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
-		defer f.lingering.Add(-1)
+		// Counted here: fasthttp may close the connection without calling
+		// this (a failed flush of earlier pipelined answers).
 		if _, err := ctx.Response.WriteTo(c); err != nil {
 			return
 		}
+		if f.lingering.Add(1) > maxLingering {
+			f.lingering.Add(-1)
+			return
+		}
+		defer f.lingering.Add(-1)
 		conn := c
 		if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
 			conn = u.UnsafeConn()
@@ -275,9 +273,10 @@ func (f *Frontend) lingerClose(ctx *fasthttp.RequestCtx) {
 			conn = tc.NetConn()
 		}
 		if sc, ok := conn.(*sockConn); ok {
-			// The deadlines below alone, not moved by what arrives.
-			sc.recvTimeout = 0
-			_ = sc.CloseWrite()
+			sc.recvTimeout = 0 // the deadlines below alone, not moved by what arrives
+		}
+		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
 		}
 		end := time.Now().Add(lingerTime)
 		buf := make([]byte, 16<<10)

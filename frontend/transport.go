@@ -28,11 +28,29 @@ const maxBufferedBody = 1 << 20
 // and a lock per response: 5 % more CPU per proxied 100 B or 20 KB
 // response in interleaved runs.
 //
-// The retry rules are fasthttp's: a failure to send the request or to read
-// the response head asks HostClient.Do to retry an idempotent request on
-// another connection (a keep-alive connection the upstream has just
-// closed fails so).
+// A request is sent again (by HostClient.Do, for an idempotent request)
+// only when it failed on a keep-alive connection used before, while being
+// sent or before a byte of the answer came: the upstream had closed that
+// connection (staleConn). fasthttp's own transport also retries after a
+// timeout, and after an answer cut short, so a hung upstream took five
+// times its read_timeout, and five of its threads, before the 504.
 type transport struct{}
+
+// staleConn is the error of a request that failed on a keep-alive
+// connection the upstream had closed (it restarted, or timed the
+// connection out): sent but not answered at all. It may be sent again, as
+// Go's net/http also does for idempotent requests; pool.do does so for a
+// body in a temporary file, which fasthttp never retries.
+type staleConn struct{ error }
+
+func (e staleConn) Unwrap() error { return e.error }
+
+// retryIf asks HostClient.Do to send the request again when err is a
+// staleConn.
+func retryIf(err error) (bool, error) {
+	var sc staleConn
+	return errors.As(err, &sc), err
+}
 
 // maxInterimResponses bounds the 1xx responses skipped before the final
 // one, as fasthttp does.
@@ -46,11 +64,13 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 		return false, err
 	}
 	conn := cc.Conn()
+	cs, _ := conn.(*coarseConn)
+	reused := cs != nil && cs.used
 	resp.ParseNetConn(conn)
 	if hc.WriteTimeout > 0 {
 		if err := conn.SetWriteDeadline(time.Now().Add(hc.WriteTimeout)); err != nil {
 			hc.CloseConn(cc)
-			return true, err
+			return false, err
 		}
 	}
 	bw := hc.AcquireWriter(conn)
@@ -63,14 +83,17 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 		hc.CloseConn(cc)
 		var te interface{ Timeout() bool }
 		if errors.As(err, &te) && te.Timeout() {
-			err = fasthttp.ErrTimeout
+			return false, fasthttp.ErrTimeout
 		}
-		return true, err
+		if reused {
+			return retryIf(staleConn{err})
+		}
+		return false, err
 	}
 	if hc.ReadTimeout > 0 {
 		if err := conn.SetReadDeadline(time.Now().Add(hc.ReadTimeout)); err != nil {
 			hc.CloseConn(cc)
-			return true, err
+			return false, err
 		}
 	}
 	if req.Header.IsHead() {
@@ -80,11 +103,23 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 		resp.Header.DisableNormalizing()
 	}
 	br := hc.AcquireReader(conn)
-	body, reusable, err := readResponse(resp, br, req.Header.IsHTTP11())
+	answered, err := readHead(resp, br)
 	if err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
-		return true, err
+		if reused && !answered {
+			return retryIf(staleConn{err})
+		}
+		return false, err
+	}
+	if cs != nil {
+		cs.used = true
+	}
+	body, reusable, err := readBody(resp, br, req.Header.IsHTTP11())
+	if err != nil {
+		hc.ReleaseReader(br)
+		hc.CloseConn(cc)
+		return false, err
 	}
 	reuse := !req.ConnectionClose() && !resp.ConnectionClose()
 	if body == nil {
@@ -96,7 +131,6 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 		}
 		return false, nil
 	}
-	cs, _ := conn.(*coarseConn)
 	if cs != nil {
 		cs.streaming = true
 	}
@@ -115,24 +149,31 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 	return false, nil
 }
 
-// readResponse reads the response head from br (skipping 1xx answers), and
-// then the body: whole when it is known to be at most maxBufferedBody (or
-// turns out so), else as a stream to read from br. A client that is not
-// HTTP/1.1 cannot take a chunked answer, so for it a body of unknown length
-// is read whole, however large. reusable is false when a body read whole
-// leaves the connection unusable (it ended where the upstream closed).
-func readResponse(resp *fasthttp.Response, br *bufio.Reader, http11 bool) (body *upstreamBody, reusable bool, err error) {
+// readHead reads the response head from br, skipping 1xx answers.
+// answered is false when the upstream sent nothing at all: fasthttp
+// reports that as a bare io.EOF, whatever the read's error (a head cut
+// short is another error, which may wrap io.EOF).
+func readHead(resp *fasthttp.Response, br *bufio.Reader) (answered bool, err error) {
 	for n := 0; ; n++ {
 		if err := resp.Header.Read(br); err != nil {
-			return nil, false, err
+			return n > 0 || err != io.EOF, err
 		}
 		if code := resp.StatusCode(); code < 100 || code > 199 || code == fasthttp.StatusSwitchingProtocols {
-			break
+			return true, nil
 		}
 		if n >= maxInterimResponses {
-			return nil, false, errInterim
+			return true, errInterim
 		}
 	}
+}
+
+// readBody reads the body after the head: whole when it is known to be at
+// most maxBufferedBody (or turns out so), else as a stream to read from
+// br. A client that is not HTTP/1.1 cannot take a chunked answer, so for
+// it a body of unknown length is read whole, however large. reusable is
+// false when a body read whole leaves the connection unusable (it ended
+// where the upstream closed).
+func readBody(resp *fasthttp.Response, br *bufio.Reader, http11 bool) (body *upstreamBody, reusable bool, err error) {
 	code := resp.StatusCode()
 	if resp.SkipBody || code < 200 || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
 		return nil, true, nil

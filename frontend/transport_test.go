@@ -296,3 +296,56 @@ func TestAccessLogStreamedBytes(t *testing.T) {
 		t.Errorf("abandoned download logged as %q; want between %d and %d bytes", got[1], 100<<10, len(big))
 	}
 }
+
+// TestRetryRules: a request is sent again only when it failed on a pooled
+// connection before any answer came (the upstream had closed it). A hung
+// upstream is not asked again (fasthttp's own rule waited five times
+// read_timeout, on five connections), nor one that took the request on a
+// fresh connection and closed, nor one whose answer was cut short.
+func TestRetryRules(t *testing.T) {
+	var got atomic.Int32
+	up := proctest.RawServer(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		got.Add(1)
+		switch req.URL.Path {
+		case "/hang":
+			time.Sleep(2 * time.Second)
+		case "/cut-head":
+			io.WriteString(c, "HTTP/1.1 201 Cre")
+		}
+		// "/close": nothing at all
+	})
+	cfg := proxyReadTimeout(up, 300*time.Millisecond)
+	cfg.BodyBufferSize = 16 << 10
+	cfg.BodyTempDir = t.TempDir()
+	fe := startFrontend(t, cfg)
+	for _, tc := range []struct {
+		method, path string
+		size         int
+		status       int
+	}{
+		{"GET", "/hang", 0, 504},
+		{"PUT", "/hang", 100 << 10, 504},
+		{"PUT", "/close", 1 << 10, 502},
+		{"PUT", "/close", 100 << 10, 502},
+		{"PUT", "/cut-head", 1 << 10, 502},
+		{"PUT", "/cut-head", 100 << 10, 502},
+	} {
+		got.Store(0)
+		req, _ := http.NewRequest(tc.method, fe.url(tc.path), bytes.NewReader(pattern(tc.size)))
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || got.Load() != 1 || time.Since(start) > time.Second {
+			t.Errorf("%s %s (%d bytes): %d after %v, the upstream got it %d times; want %d, once",
+				tc.method, tc.path, tc.size, resp.StatusCode, time.Since(start).Round(time.Millisecond), got.Load(), tc.status)
+		}
+	}
+}
