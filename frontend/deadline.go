@@ -6,15 +6,15 @@ import (
 	"time"
 )
 
-// coarseConn is an upstream connection whose deadlines move only when they
-// must. fasthttp's HostClient sets a write and a read deadline on every
-// request (now plus the upstream's timeout), and each one changes a runtime
-// timer: together about as much work as parsing the response header. A
+// coarseConn is an upstream connection whose read deadline moves only when
+// it must. fasthttp's HostClient sets a read deadline on every request (now
+// plus the upstream's timeout), and each one changes a runtime timer. A
 // deadline already armed between the one asked for and slack after it is
 // kept, and a new one is armed slack late, so a keep-alive connection
-// re-arms each timer once per slack rather than once per request. An
+// re-arms its timer once per slack rather than once per request. An
 // upstream that hangs is cut off up to slack after its timeout, never
-// before.
+// before. (The write deadline is the sockConn's own, armed only around
+// waits for the upstream, as on client connections.)
 //
 // Upstream connections only: on a client connection fasthttp's server
 // alternates each request between the idle timeout (waiting for the next
@@ -31,14 +31,14 @@ import (
 // the frontend spends waiting for a slow client in between.
 type coarseConn struct {
 	net.Conn
-	readTimeout, writeTimeout time.Duration
-	read, write               time.Time // what Conn has armed; zero for none
-	streaming                 bool      // a body is being streamed: a deadline per read
-	used                      bool      // an answer came on it: a failure before the next one is a closed keep-alive connection
+	readTimeout time.Duration
+	read        time.Time // what Conn has armed; zero for none
+	streaming   bool      // a body is being streamed: a deadline per read
+	used        bool      // an answer came on it: a failure before the next one is a closed keep-alive connection
 }
 
-func newCoarseConn(c net.Conn, readTimeout, writeTimeout time.Duration) *coarseConn {
-	return &coarseConn{Conn: c, readTimeout: readTimeout, writeTimeout: writeTimeout}
+func newCoarseConn(c net.Conn, readTimeout time.Duration) *coarseConn {
+	return &coarseConn{Conn: c, readTimeout: readTimeout}
 }
 
 // slack is how late a kept or newly armed deadline may be: a sixteenth of
@@ -66,18 +66,6 @@ func (c *coarseConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-func (c *coarseConn) SetWriteDeadline(t time.Time) error {
-	if keep(c.write, t, slack(c.writeTimeout)) {
-		return nil
-	}
-	t = late(t, slack(c.writeTimeout))
-	if err := c.Conn.SetWriteDeadline(t); err != nil {
-		return err
-	}
-	c.write = t
-	return nil
-}
-
 // ReadFrom hands a request body to the wrapped connection's ReadFrom
 // (sockConn sends a file, a body from body_temp_dir, with sendfile) rather
 // than through fasthttp's 4 KiB writer buffer a piece at a time.
@@ -94,7 +82,7 @@ func (c *coarseConn) SetDeadline(t time.Time) error {
 	if err := c.Conn.SetDeadline(t); err != nil {
 		return err
 	}
-	c.read, c.write = t, t
+	c.read = t
 	return nil
 }
 

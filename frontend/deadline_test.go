@@ -19,7 +19,7 @@ func (d *deadlineRecorder) SetReadDeadline(t time.Time) error {
 
 func TestCoarseConnDeadlines(t *testing.T) {
 	rec := &deadlineRecorder{}
-	c := newCoarseConn(rec, 16*time.Second, 16*time.Second) // slack 1s
+	c := newCoarseConn(rec, 16*time.Second) // slack 1s
 	base := time.Now()
 	for _, tc := range []struct {
 		at      time.Duration // the deadline asked for, after base

@@ -241,7 +241,7 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 		f.finish(ctx, nil, start, logged{})
 		return
 	}
-	if int64(ctx.Request.Header.ContentLength()) > int64(rt.cfg.MaxBodySize) {
+	if rt.cfg.declaredTooLarge(&ctx.Request.Header) {
 		// Refused before more of it is read than fasthttp's first 8 KiB,
 		// as nginx does; a chunked body is counted as it is read.
 		f.bodyError(ctx, fasthttp.ErrBodyTooLarge)
@@ -293,13 +293,14 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 // refused with 413 before the client sends it (nginx does the same), any
 // other is welcome.
 func (f *Frontend) expect(ctx *fasthttp.RequestCtx) int {
-	if int64(ctx.Request.Header.ContentLength()) <= int64(f.cfg().MaxBodySize) {
+	if !f.cfg().declaredTooLarge(&ctx.Request.Header) {
 		return fasthttp.StatusContinue
 	}
 	// fasthttp sends this response, and closes, without calling the handler.
-	ctx.Error("request body too large\n", fasthttp.StatusRequestEntityTooLarge)
+	status, msg := requestErrorStatus(fasthttp.ErrBodyTooLarge)
+	ctx.Error(msg, status)
 	f.finish(ctx, nil, time.Now(), logged{})
-	return fasthttp.StatusRequestEntityTooLarge
+	return status
 }
 
 // dropBody reads and drops the body of a request answered without it (a

@@ -86,7 +86,14 @@ var client = &http.Client{
 // get does a GET with optional header pairs and returns the response and body.
 func get(t *testing.T, url string, headers ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	return send(t, http.MethodGet, url, nil, headers...)
+}
+
+// send does a request with a body (nil for none) and optional header
+// pairs, and returns the response and its body.
+func send(t *testing.T, method, url string, body io.Reader, headers ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}

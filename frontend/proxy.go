@@ -48,7 +48,7 @@ func newPool(name string, u Upstream, m *metrics) *pool {
 				if err != nil {
 					return nil, err
 				}
-				return newCoarseConn(newSockConn(c, write, 0), read, write), nil
+				return newCoarseConn(newSockConn(c, write, 0), read), nil
 			},
 		})
 	}

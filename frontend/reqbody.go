@@ -17,6 +17,12 @@ import (
 // the handler, where the route and the limits are known.
 const bodyPrefetch = 8 << 10
 
+// declaredTooLarge reports whether a request's Content-Length is over
+// max_body_size (a chunked body is counted as it is read).
+func (c *Config) declaredTooLarge(h *fasthttp.RequestHeader) bool {
+	return int64(h.ContentLength()) > int64(c.MaxBodySize)
+}
+
 // spooled is a request body on its way upstream: in memory (file nil,
 // already set on the request) or in an unlinked temporary file.
 type spooled struct {
@@ -60,7 +66,10 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 		// The common case, a form: exactly its size, read once.
 		b := make([]byte, cl)
 		if _, err := io.ReadFull(src, b); err != nil {
-			return spooled{}, noEOF(err)
+			if err == io.EOF { // none of it came: cut short too
+				err = io.ErrUnexpectedEOF
+			}
+			return spooled{}, err
 		}
 		setBody(req, b)
 		return spooled{size: cl}, nil
@@ -90,16 +99,7 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 		f.Close()
 		return spooled{}, spoolError{err}
 	}
-	m, err := io.Copy(writeSpool{f}, io.LimitReader(src, limit-n+1))
-	n += m
-	switch {
-	case err != nil:
-	case n > limit:
-		err = fasthttp.ErrBodyTooLarge
-	default:
-		err = cutShort(req, n)
-	}
-	if err != nil {
+	if n, err = copyBody(writeSpool{f}, req, src, n, limit); err != nil {
 		f.Close()
 		return spooled{}, err
 	}
@@ -153,8 +153,8 @@ func (s spooled) attach(req *fasthttp.Request) (*os.File, error) {
 	return d, nil
 }
 
-// close closes the temporary file, if any (its attached copies are
-// fasthttp's to close).
+// close closes the temporary file, if any (each attempt's copy is closed
+// by pool.do).
 func (s spooled) close() {
 	if s.file != nil {
 		s.file.Close()
@@ -165,8 +165,16 @@ func (s spooled) close() {
 // the error is fasthttp.ErrBodyTooLarge.
 func discardBody(req *fasthttp.Request, cfg *Config) (int64, error) {
 	defer dropTrailer(&req.Header)()
-	limit := int64(cfg.MaxBodySize)
-	n, err := io.Copy(io.Discard, io.LimitReader(req.BodyStream(), limit+1))
+	return copyBody(io.Discard, req, req.BodyStream(), 0, int64(cfg.MaxBodySize))
+}
+
+// copyBody copies the rest of req's body from src to dst, n bytes of it
+// taken already, and returns the body's size: over limit (max_body_size)
+// the error is fasthttp.ErrBodyTooLarge, and a body of known length that
+// ends early is cut short.
+func copyBody(dst io.Writer, req *fasthttp.Request, src io.Reader, n, limit int64) (int64, error) {
+	m, err := io.Copy(dst, io.LimitReader(src, limit-n+1))
+	n += m
 	switch {
 	case err != nil:
 		return n, err
@@ -185,16 +193,6 @@ func cutShort(req *fasthttp.Request, n int64) error {
 		return io.ErrUnexpectedEOF
 	}
 	return nil
-}
-
-// noEOF turns io.ReadFull's io.EOF (nothing of a body read) into
-// io.ErrUnexpectedEOF: a body of known length that does not come is cut
-// short.
-func noEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }
 
 // dropTrailer prepares h for reading a chunked body, and returns what

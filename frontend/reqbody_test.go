@@ -124,16 +124,7 @@ func TestRequestBodies(t *testing.T) {
 			if tc.chunked {
 				r = hideLength{r}
 			}
-			req, err := http.NewRequest(http.MethodPost, fe.url("/upload"), r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, got := send(t, http.MethodPost, fe.url("/upload"), r)
 			if resp.StatusCode != 200 || string(got) != strconv.Itoa(tc.size) {
 				t.Fatalf("answer %d %q", resp.StatusCode, got)
 			}
@@ -261,11 +252,7 @@ func TestSlowUpstreamTakesUpload(t *testing.T) {
 			cfg.BodyTempDir = t.TempDir()
 			fe := startFrontend(t, cfg)
 			start := time.Now()
-			resp, err := client.Post(fe.url("/upload"), "application/octet-stream", bytes.NewReader(patterned(size)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			resp, _ := send(t, http.MethodPost, fe.url("/upload"), bytes.NewReader(patterned(size)), "Content-Type", "application/octet-stream")
 			n := <-got
 			if tc.ok && (resp.StatusCode != 200 || n != size) {
 				t.Errorf("after %v: status %d, upstream read %d of %d bytes", time.Since(start), resp.StatusCode, n, size)
@@ -478,12 +465,7 @@ func TestRequestBodyLimitBelowBuffer(t *testing.T) {
 	up, cfg := bodyProxy(t) // a 16 KiB buffer
 	cfg.MaxBodySize = 1 << 10
 	fe := startFrontend(t, cfg)
-	req, _ := http.NewRequest(http.MethodPost, fe.url("/u"), hideLength{bytes.NewReader(patterned(10 << 10))})
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := send(t, http.MethodPost, fe.url("/u"), hideLength{bytes.NewReader(patterned(10 << 10))})
 	if resp.StatusCode != 413 || up.conns.Load() != 0 {
 		t.Errorf("10 KiB chunked with max_body_size 1K: status %d, %d upstream connections", resp.StatusCode, up.conns.Load())
 	}
@@ -511,12 +493,7 @@ func TestSpooledBodyRetried(t *testing.T) {
 	fe := startFrontend(t, cfg)
 	for _, size := range []int{100 << 10, 1 << 10, 100 << 10} {
 		body := patterned(size)
-		req, _ := http.NewRequest(http.MethodPut, fe.url("/u"), bytes.NewReader(body))
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := send(t, http.MethodPut, fe.url("/u"), bytes.NewReader(body))
 		if resp.StatusCode != 200 || <-got != sha(body) {
 			t.Errorf("PUT of %d bytes on a closed pooled connection: %d", size, resp.StatusCode)
 		}
@@ -539,11 +516,7 @@ func TestBodyTempDirFails(t *testing.T) {
 	if err := os.Remove(cfg.BodyTempDir); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := client.Post(fe.url("/u"), "application/octet-stream", bytes.NewReader(patterned(100<<10)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := send(t, http.MethodPost, fe.url("/u"), bytes.NewReader(patterned(100<<10)), "Content-Type", "application/octet-stream")
 	if resp.StatusCode != 500 || up.conns.Load() != 0 {
 		t.Errorf("status %d (%d upstream connections); want 500", resp.StatusCode, up.conns.Load())
 	}

@@ -45,13 +45,6 @@ type staleConn struct{ error }
 
 func (e staleConn) Unwrap() error { return e.error }
 
-// retryIf asks HostClient.Do to send the request again when err is a
-// staleConn.
-func retryIf(err error) (bool, error) {
-	var sc staleConn
-	return errors.As(err, &sc), err
-}
-
 // maxInterimResponses bounds the 1xx responses skipped before the final
 // one, as fasthttp does.
 const maxInterimResponses = 10
@@ -86,7 +79,7 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 			return false, fasthttp.ErrTimeout
 		}
 		if reused {
-			return retryIf(staleConn{err})
+			return true, staleConn{err}
 		}
 		return false, err
 	}
@@ -108,7 +101,7 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
 		if reused && !answered {
-			return retryIf(staleConn{err})
+			return true, staleConn{err}
 		}
 		return false, err
 	}

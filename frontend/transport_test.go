@@ -336,13 +336,8 @@ func TestRetryRules(t *testing.T) {
 		{"PUT", "/cut-head", 100 << 10, 502},
 	} {
 		got.Store(0)
-		req, _ := http.NewRequest(tc.method, fe.url(tc.path), bytes.NewReader(pattern(tc.size)))
 		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := send(t, tc.method, fe.url(tc.path), bytes.NewReader(pattern(tc.size)))
 		if resp.StatusCode != tc.status || got.Load() != 1 || time.Since(start) > time.Second {
 			t.Errorf("%s %s (%d bytes): %d after %v, the upstream got it %d times; want %d, once",
 				tc.method, tc.path, tc.size, resp.StatusCode, time.Since(start).Round(time.Millisecond), got.Load(), tc.status)
