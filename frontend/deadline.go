@@ -35,6 +35,13 @@ type coarseConn struct {
 	read        time.Time // what Conn has armed; zero for none
 	streaming   bool      // a body is being streamed: a deadline per read
 	used        bool      // an answer came on it: a failure before the next one is a closed keep-alive connection
+
+	// A request's last write is held (hold) and made by the read of its
+	// answer (sendThenRead); sendErr is that write's failure, which the
+	// transport treats as a failed send, not a failed answer.
+	hold    bool
+	pending []byte
+	sendErr error
 }
 
 func newCoarseConn(c net.Conn, readTimeout time.Duration) *coarseConn {
@@ -46,6 +53,9 @@ func newCoarseConn(c net.Conn, readTimeout time.Duration) *coarseConn {
 func slack(timeout time.Duration) time.Duration { return timeout / 16 }
 
 func (c *coarseConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		return c.sendThenRead(p)
+	}
 	if c.streaming && c.readTimeout > 0 {
 		if err := c.SetReadDeadline(time.Now().Add(c.readTimeout)); err != nil {
 			return 0, err
@@ -66,10 +76,71 @@ func (c *coarseConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
+// holdLast makes the request about to be written hold back its last
+// write until the first read of the answer (sendThenRead).
+func (c *coarseConn) holdLast() {
+	c.hold, c.sendErr, c.pending = true, nil, c.pending[:0]
+}
+
+// Write sends p, or, while a request is held, sends what was held before
+// and holds p (copied: it is the pool's writer buffer).
+func (c *coarseConn) Write(p []byte) (int, error) {
+	if !c.hold {
+		return c.Conn.Write(p)
+	}
+	if err := c.sendPending(); err != nil {
+		return 0, err
+	}
+	c.pending = append(c.pending, p...)
+	return len(p), nil
+}
+
+func (c *coarseConn) sendPending() error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.pending)
+	c.pending = c.pending[:0]
+	return err
+}
+
+// sendThenRead sends the held end of a request and reads the first of its
+// answer. On a sockConn the write is made inside the read
+// (rawsock.Socket.SendThenRead), which saves the read that would find
+// nothing; about one system call of the six a proxied request costs.
+func (c *coarseConn) sendThenRead(p []byte) (int, error) {
+	w := c.pending
+	c.pending, c.hold = c.pending[:0], false
+	st, ok := c.Conn.(interface {
+		SendThenRead(w, r []byte) (sent, n int, err error)
+	})
+	if !ok {
+		if _, c.sendErr = c.Conn.Write(w); c.sendErr != nil {
+			return 0, c.sendErr
+		}
+		return c.Conn.Read(p)
+	}
+	sent, n, err := st.SendThenRead(w, p)
+	if sent == len(w) {
+		return n, err
+	}
+	if err == nil { // the socket was full: the rest goes as any write
+		_, err = c.Conn.Write(w[sent:])
+	}
+	if err != nil {
+		c.sendErr = err
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
 // ReadFrom hands a request body to the wrapped connection's ReadFrom
 // (sockConn sends a file, a body from body_temp_dir, with sendfile) rather
 // than through fasthttp's 4 KiB writer buffer a piece at a time.
 func (c *coarseConn) ReadFrom(r io.Reader) (int64, error) {
+	if err := c.sendPending(); err != nil {
+		return 0, err
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}

@@ -69,6 +69,12 @@ func (s *sockConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// SendThenRead is rawsock.Socket.SendThenRead, for upstream connections
+// (no recvTimeout).
+func (s *sockConn) SendThenRead(w, r []byte) (sent, n int, err error) {
+	return s.raw.SendThenRead(w, r)
+}
+
 // SetWriteDeadline is fasthttp's per-response deadline. With a send
 // timeout the connection arms its own, around each wait for the client
 // only: a deadline running from the response's start would also count the

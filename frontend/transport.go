@@ -59,12 +59,14 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 	conn := cc.Conn()
 	cs, _ := conn.(*coarseConn)
 	reused := cs != nil && cs.used
-	resp.ParseNetConn(conn)
 	if hc.WriteTimeout > 0 {
 		if err := conn.SetWriteDeadline(time.Now().Add(hc.WriteTimeout)); err != nil {
 			hc.CloseConn(cc)
 			return false, err
 		}
+	}
+	if cs != nil {
+		cs.holdLast()
 	}
 	bw := hc.AcquireWriter(conn)
 	err = req.Write(bw)
@@ -74,14 +76,7 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 	hc.ReleaseWriter(bw)
 	if err != nil {
 		hc.CloseConn(cc)
-		var te interface{ Timeout() bool }
-		if errors.As(err, &te) && te.Timeout() {
-			return false, fasthttp.ErrTimeout
-		}
-		if reused {
-			return true, staleConn{err}
-		}
-		return false, err
+		return sendFailed(err, reused)
 	}
 	if hc.ReadTimeout > 0 {
 		if err := conn.SetReadDeadline(time.Now().Add(hc.ReadTimeout)); err != nil {
@@ -100,6 +95,9 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 	if err != nil {
 		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
+		if cs != nil && cs.sendErr != nil {
+			return sendFailed(cs.sendErr, reused)
+		}
 		if reused && !answered {
 			return true, staleConn{err}
 		}
@@ -140,6 +138,19 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 	}
 	resp.SetBodyStream(body, body.size)
 	return false, nil
+}
+
+// sendFailed is RoundTrip's answer to a request that could not be sent:
+// a timeout, or on a reused connection one the upstream had closed.
+func sendFailed(err error, reused bool) (retry bool, _ error) {
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		return false, fasthttp.ErrTimeout
+	}
+	if reused {
+		return true, staleConn{err}
+	}
+	return false, err
 }
 
 // readHead reads the response head from br, skipping 1xx answers.

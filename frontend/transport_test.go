@@ -344,3 +344,31 @@ func TestRetryRules(t *testing.T) {
 		}
 	}
 }
+
+// TestResetConnRetried: a pooled connection the upstream reset while it
+// was idle fails as the request is sent (made by the read of the answer,
+// rawsock.Socket.SendThenRead, which reports the write's error): the
+// request goes again on a new connection, once, and the client gets the
+// answer.
+func TestResetConnRetried(t *testing.T) {
+	var got atomic.Int32
+	up := proctest.RawServer(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		got.Add(1)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		time.Sleep(20 * time.Millisecond)
+		c.(*net.TCPConn).SetLinger(0) // close with a reset
+	})
+	fe := startFrontend(t, proxyConfig(up))
+	for i := range 3 {
+		got.Store(0)
+		resp, body := get(t, fe.url("/r"))
+		if resp.StatusCode != 200 || body != "ok" || got.Load() != 1 {
+			t.Errorf("request %d after the pooled connection was reset: %d %q, the upstream answered %d times; want 200 once",
+				i, resp.StatusCode, body, got.Load())
+		}
+		time.Sleep(100 * time.Millisecond) // the reset arrives
+	}
+}

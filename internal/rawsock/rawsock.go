@@ -37,6 +37,7 @@ type Socket struct {
 	rbuf, wbuf                     []byte
 	rn, wn                         int
 	rerrno, werrno                 syscall.Errno
+	sendFirst                      bool // the read in progress writes wbuf first (SendThenRead)
 	readFn, writeFn, tryFn, someFn func(fd uintptr) bool
 }
 
@@ -81,8 +82,57 @@ func (s *Socket) Read(p []byte) (int, error) {
 	return s.rn, nil
 }
 
-// read makes one read; false means nothing was there (EAGAIN): wait.
+// SendThenRead writes w, then waits for what arrives and reads it into r,
+// without the read that Read tries first, which on a request just sent
+// finds nothing (the answer cannot have come yet) and costs a system call.
+// That first try can be left out here only: the write happens inside the
+// read, after the runtime cleared the socket's readiness, so every byte
+// that can answer w arrives after that point and wakes the wait.
+//
+// sent is how much of w went out. When the socket took less than all of w
+// (it was full) or the write failed (err is then the write's, an
+// *os.SyscallError "write"), nothing was read: the caller writes the rest
+// with Write and reads with Read. Otherwise n and err are Read's.
+//
+// SendThenRead is a read and a write: no other Write may run meanwhile.
+func (s *Socket) SendThenRead(w, r []byte) (sent, n int, err error) {
+	if len(w) == 0 {
+		n, err = s.Read(r)
+		return 0, n, err
+	}
+	if len(r) == 0 {
+		sent, err = s.Write(w)
+		return sent, 0, err
+	}
+	s.wbuf, s.wn, s.werrno, s.sendFirst = w, 0, 0, true
+	s.rbuf, s.rn, s.rerrno = r, 0, 0
+	err = s.rc.Read(s.readFn)
+	sent, s.wbuf, s.sendFirst = s.wn, nil, false
+	s.rbuf = nil
+	switch {
+	case err != nil:
+		return sent, 0, err
+	case s.werrno != 0:
+		return sent, 0, os.NewSyscallError("write", s.werrno)
+	case sent < len(w):
+		return sent, 0, nil
+	case s.rerrno != 0:
+		return sent, 0, os.NewSyscallError("read", s.rerrno)
+	case s.rn == 0:
+		return sent, 0, io.EOF
+	}
+	return sent, s.rn, nil
+}
+
+// read makes one read; false means nothing was there (EAGAIN): wait. In a
+// SendThenRead, the first call writes instead, and waits unless the write
+// failed or the socket was full.
 func (s *Socket) read(fd uintptr) bool {
+	if s.sendFirst {
+		s.sendFirst = false
+		s.write(fd, waitNone)
+		return s.werrno != 0 || s.wn < len(s.wbuf)
+	}
 	for {
 		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)))
 		switch e {

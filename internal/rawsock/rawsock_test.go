@@ -173,3 +173,82 @@ func TestCloseWakesRead(t *testing.T) {
 		t.Fatalf("Write on a closed conn: %v; want net.ErrClosed", err)
 	}
 }
+
+// TestSendThenRead: the request goes out, and the answer is read whether it
+// comes at once or after the wait has begun, many times in a row on one
+// connection (a lost wake-up would hang a round).
+func TestSendThenRead(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		s, c, peer := pair(t, network)
+		go func() {
+			buf := make([]byte, 64)
+			for i := 0; ; i++ {
+				n, err := peer.Read(buf)
+				if err != nil {
+					return
+				}
+				if i%2 == 1 {
+					time.Sleep(time.Millisecond)
+				}
+				peer.Write(bytes.ToUpper(buf[:n]))
+			}
+		}()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 64)
+		for i := range 2000 {
+			sent, n, err := s.SendThenRead([]byte("ping"), buf)
+			if sent != 4 || err != nil || string(buf[:n]) != "PING" {
+				t.Fatalf("%s round %d: SendThenRead = %d, %q, %v; want 4, PING, nil", network, i, sent, buf[:n], err)
+			}
+		}
+	}
+}
+
+// TestSendThenReadFull: a request larger than the socket takes is sent in
+// part, nothing is read, and no error: the caller goes on with Write and
+// Read.
+func TestSendThenReadFull(t *testing.T) {
+	s, _, peer := pair(t, "tcp")
+	big := make([]byte, 64<<20)
+	sent, n, err := s.SendThenRead(big, make([]byte, 64))
+	if err != nil || n != 0 || sent == 0 || sent >= len(big) {
+		t.Fatalf("SendThenRead of 64 MiB to a peer that does not read = %d, %d, %v; want a short send, nothing read", sent, n, err)
+	}
+	go func() {
+		io.CopyN(io.Discard, peer, int64(len(big)))
+		peer.Write([]byte("done"))
+	}()
+	if m, err := s.Write(big[sent:]); err != nil || m != len(big)-sent {
+		t.Fatalf("Write of the rest = %d, %v", m, err)
+	}
+	buf := make([]byte, 64)
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "done" {
+		t.Fatalf("Read = %q, %v", buf[:n], err)
+	}
+}
+
+// TestSendThenReadErrors: a write to a reset connection is the write's
+// error with nothing sent; an answer that does not come is the read
+// deadline's, with all sent.
+func TestSendThenReadErrors(t *testing.T) {
+	s, c, peer := pair(t, "tcp")
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	sent, _, err := s.SendThenRead([]byte("ping"), make([]byte, 64))
+	if sent != 4 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("no answer: SendThenRead = %d, %v; want 4 and the deadline", sent, err)
+	}
+	c.SetReadDeadline(time.Time{})
+	peer.(*net.TCPConn).SetLinger(0)
+	peer.Close() // a reset
+	time.Sleep(50 * time.Millisecond)
+	for range 2 { // the first write may still be taken
+		sent, _, err = s.SendThenRead([]byte("ping"), make([]byte, 64))
+		if err != nil {
+			break
+		}
+	}
+	var se *os.SyscallError
+	if sent != 0 || !errors.As(err, &se) || se.Syscall != "write" {
+		t.Fatalf("reset peer: SendThenRead = %d, %v; want 0 and the write's error", sent, err)
+	}
+}
