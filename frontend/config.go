@@ -42,9 +42,19 @@ type Config struct {
 	// to a temporary file first. Default 128K (the seed's).
 	BodyBufferSize sitefile.Size `toml:"body_buffer_size"`
 	// BodyTempDir holds those temporary files (nginx's
-	// client_body_temp_path); they are unlinked as soon as they are made.
+	// client_body_temp_path), and those of spooled responses (nginx's
+	// proxy_temp_path); they are unlinked as soon as they are made.
 	// Default: the system's ($TMPDIR or /tmp).
 	BodyTempDir string `toml:"body_temp_dir"`
+	// MaxTempFileSize bounds the temporary file of one response: a
+	// response too large to read into memory (over 1M, or of unknown
+	// length) is read from the upstream as fast as it comes into a file in
+	// body_temp_dir while the client is sent it, so that a slow client does
+	// not hold the upstream connection; past this size the rest goes as
+	// the client takes it (nginx's proxy_max_temp_file_size). 0: no
+	// temporary files, such responses are passed on as the client takes
+	// them. Default 1024M (nginx's).
+	MaxTempFileSize sitefile.Size `toml:"max_temp_file_size"`
 	// MaxHeaderSize bounds the request line plus headers; larger gets 431.
 	// Default 16K.
 	MaxHeaderSize sitefile.Size `toml:"max_header_size"`
@@ -211,6 +221,7 @@ func NewConfig() *Config {
 		AccessLog:          "stdout",
 		MaxBodySize:        100 << 20,
 		BodyBufferSize:     128 << 10,
+		MaxTempFileSize:    1 << 30,
 		MaxHeaderSize:      16 << 10,
 		MaxHeaders:         100,
 		ReadTimeout:        sitefile.Dur(60 * time.Second),
@@ -261,7 +272,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	})
 	fs.Var(&c.MaxBodySize, "max-body-size", "largest request body (413 above)")
 	fs.Var(&c.BodyBufferSize, "body-buffer-size", "largest request body kept in memory (a temporary file above)")
-	fs.StringVar(&c.BodyTempDir, "body-temp-dir", c.BodyTempDir, "folder for request bodies over -body-buffer-size")
+	fs.StringVar(&c.BodyTempDir, "body-temp-dir", c.BodyTempDir, "folder for request bodies over -body-buffer-size and spooled responses")
+	fs.Var(&c.MaxTempFileSize, "max-temp-file-size", "largest temporary file of one response (0: none, responses go as the client takes them)")
 	fs.Var(&c.MaxHeaderSize, "max-header-size", "largest request head (431 above)")
 	fs.IntVar(&c.MaxHeaders, "max-headers", c.MaxHeaders, "most request headers (431 above)")
 	fs.Var(&c.ReadTimeout, "read-timeout", "time to read a whole request")
@@ -365,6 +377,9 @@ func (c *Config) Validate(site sitefile.Site) error {
 	}
 	if c.BodyBufferSize > 64<<20 {
 		return sitefile.Errorf("body_buffer_size", "at most 64M (larger bodies belong in body_temp_dir)")
+	}
+	if c.MaxTempFileSize < 0 {
+		return sitefile.Errorf("max_temp_file_size", "must not be negative")
 	}
 	if c.BodyTempDir == "" {
 		c.BodyTempDir = os.TempDir()
@@ -556,6 +571,6 @@ func (r *Route) validate(c *Config) error {
 
 // String summarises the configuration for the start-up log line.
 func (c *Config) String() string {
-	return fmt.Sprintf("listeners=%v upstreams=%v hosts=%d access_log=%s max_body=%v body_buffer=%v body_temp_dir=%s max_header=%v timeouts(read=%v write=%v idle=%v) max_conns=%d grace=%v",
-		c.Listeners, c.Upstreams, len(c.Hosts), c.AccessLog, c.MaxBodySize, c.BodyBufferSize, c.BodyTempDir, c.MaxHeaderSize, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.Grace)
+	return fmt.Sprintf("listeners=%v upstreams=%v hosts=%d access_log=%s max_body=%v body_buffer=%v body_temp_dir=%s max_temp_file=%v max_header=%v timeouts(read=%v write=%v idle=%v) max_conns=%d grace=%v",
+		c.Listeners, c.Upstreams, len(c.Hosts), c.AccessLog, c.MaxBodySize, c.BodyBufferSize, c.BodyTempDir, c.MaxTempFileSize, c.MaxHeaderSize, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.Grace)
 }

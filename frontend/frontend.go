@@ -60,7 +60,7 @@ func New(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*Frontend
 		}
 		f.certs = append(f.certs, cs)
 	}
-	rt, err := newRouter(cfg, f.m)
+	rt, err := newRouter(cfg, f.m, f.logger)
 	if err != nil {
 		return nil, fmt.Errorf("frontend: %w", err)
 	}
@@ -394,7 +394,7 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 			lg.uri = ctx.RequestURI()
 		}
 	}
-	if body, ok := ctx.Response.BodyStream().(*upstreamBody); ok {
+	if body, ok := ctx.Response.BodyStream().(streamedBody); ok {
 		// Counted and logged once sent, with the bytes that were (a client
 		// may abandon a long download; a chunked body's size is known only
 		// at its end), as nginx logs a request when it is over.
@@ -402,14 +402,14 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 		if al != nil {
 			line = al.pending(ctx, lg.client, lg.uri, now)
 		}
-		body.sent = func(n int64) {
+		body.onSent(func(n int64) {
 			f.m.bytesOut.Add(float64(n))
 			// The log of the moment: a reload may have replaced (and
 			// closed) the one of the request's start.
 			if al := f.access.Load(); al != nil && line.line != nil {
 				al.writePending(line, n)
 			}
-		}
+		})
 		return
 	}
 	sent := bodyBytes(&ctx.Response)
@@ -453,7 +453,7 @@ func (f *Frontend) Reload(cfg *Config) error {
 		}
 		certs = append(certs, c)
 	}
-	rt, err := newRouter(cfg, f.m)
+	rt, err := newRouter(cfg, f.m, f.logger)
 	if err != nil {
 		return fmt.Errorf("frontend: %w", err)
 	}

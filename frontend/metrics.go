@@ -16,6 +16,9 @@ type metrics struct {
 	upstreamErrors  *prometheus.CounterVec
 	bytesIn         prometheus.Counter
 	bytesOut        prometheus.Counter
+	// spooledResponses counts responses read into a temporary file
+	// (respspool.go).
+	spooledResponses prometheus.Counter
 
 	// unrouted caches, by class, the counters of requests no route took
 	// (host and route "_"), resolved on first use so that /metrics lists
@@ -49,6 +52,10 @@ func newMetrics(reg prometheus.Registerer, openConns func() float64) *metrics {
 		bytesOut: f.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_frontend_sent_bytes_total",
 			Help: "Response body bytes sent to clients.",
+		}),
+		spooledResponses: f.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_frontend_spooled_responses_total",
+			Help: "Responses read from the upstream into a temporary file (too large for memory) while sent to the client.",
 		}),
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{

@@ -27,7 +27,7 @@ type pool struct {
 	errs    *prometheus.CounterVec
 }
 
-func newPool(name string, u Upstream, m *metrics) *pool {
+func newPool(name string, u Upstream, m *metrics, sp *spooling) *pool {
 	p := &pool{name: name, latency: m.upstreamLatency.WithLabelValues(name), errs: m.upstreamErrors}
 	connect, read, write := u.ConnectTimeout.D(), u.ReadTimeout.D(), u.WriteTimeout.D()
 	for _, addr := range u.Addrs {
@@ -42,7 +42,7 @@ func newPool(name string, u Upstream, m *metrics) *pool {
 			ReadTimeout:                   read,
 			WriteTimeout:                  write,
 			MaxConnWaitTimeout:            connect,
-			Transport:                     transport{},
+			Transport:                     transport{spool: sp},
 			Dial: func(addr string) (net.Conn, error) {
 				c, err := fasthttp.DialTimeout(addr, connect)
 				if err != nil {

@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"log/slog"
 	"regexp"
 	"strings"
 
@@ -41,14 +42,15 @@ type route struct {
 	requests [len(classNames)]prometheus.Counter // by classIndex
 }
 
-func newRouter(cfg *Config, m *metrics) (*router, error) {
+func newRouter(cfg *Config, m *metrics, logger *slog.Logger) (*router, error) {
 	files, err := newFileCache(int64(cfg.StaticCache), int64(cfg.StaticCacheMaxFile))
 	if err != nil {
 		return nil, err
 	}
 	rt := &router{cfg: cfg, exact: map[string]*vhost{}, pools: map[string]*pool{}, files: files}
+	sp := &spooling{dir: cfg.BodyTempDir, limit: int64(cfg.MaxTempFileSize), spooled: m.spooledResponses, logger: logger}
 	for name, u := range cfg.Upstreams {
-		rt.pools[name] = newPool(name, u, m)
+		rt.pools[name] = newPool(name, u, m, sp)
 	}
 	for i := range cfg.Hosts {
 		h := &cfg.Hosts[i]

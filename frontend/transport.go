@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"net/http/httputil"
 	"time"
 
@@ -34,7 +35,9 @@ const maxBufferedBody = 1 << 20
 // connection (staleConn). fasthttp's own transport also retries after a
 // timeout, and after an answer cut short, so a hung upstream took five
 // times its read_timeout, and five of its threads, before the 504.
-type transport struct{}
+type transport struct {
+	spool *spooling // nil: bodies are streamed as the client takes them
+}
 
 // staleConn is the error of a request that failed on a keep-alive
 // connection the upstream had closed (it restarted, or timed the
@@ -51,7 +54,7 @@ const maxInterimResponses = 10
 
 var errInterim = errors.New("frontend: too many 1xx responses from the upstream")
 
-func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
+func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
 	cc, err := hc.AcquireConn(0, req.ConnectionClose())
 	if err != nil {
 		return false, err
@@ -136,8 +139,22 @@ func (transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp 
 			hc.CloseConn(cc)
 		}
 	}
-	resp.SetBodyStream(body, body.size)
+	resp.SetBodyStream(t.stream(body, conn), body.size)
 	return false, nil
+}
+
+// stream is what the client is sent body from: a spool, or the body
+// itself when spooling is off or its temporary file cannot be made.
+func (t transport) stream(body *upstreamBody, conn net.Conn) io.Reader {
+	if t.spool == nil || t.spool.limit <= 0 {
+		return body
+	}
+	s, err := newSpool(body, conn, t.spool)
+	if err != nil {
+		t.spool.logger.Error("response temporary file", "err", err)
+		return body
+	}
+	return s
 }
 
 // sendFailed is RoundTrip's answer to a request that could not be sent:
@@ -279,6 +296,15 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// streamedBody is a response body sent as it comes (an upstreamBody, or a
+// spool): its bytes are counted and logged when it is over.
+type streamedBody interface {
+	onSent(func(int64))
+}
+
+// onSent sets what is told the bytes sent once the response is over.
+func (b *upstreamBody) onSent(f func(int64)) { b.sent = f }
 
 // CloseWithError is called by fasthttp once the response has been written
 // (err is the write's error), or dropped.

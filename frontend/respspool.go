@@ -1,0 +1,201 @@
+package frontend
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Response spooling, as nginx's proxy_buffering with its temporary files.
+// A response body too large to read whole into memory (maxBufferedBody, or
+// of unknown length) is read from the upstream as fast as the upstream
+// sends it, into an unlinked temporary file in body_temp_dir, while the
+// client is sent what has arrived. The upstream connection (behind it, for
+// a Zope site, a balancer slot and a Zope thread) is free again once the
+// upstream has sent everything, not once the slowest client has received
+// it. Past max_temp_file_size the rest is passed on as the client takes it,
+// as nginx does past proxy_max_temp_file_size.
+//
+// Written by hand: fasthttp streams a body or reads it whole, and no
+// served library fills a file from one goroutine while another follows
+// it.
+
+// spooling is how an upstream's responses are spooled: the frontend's
+// body_temp_dir and max_temp_file_size (0: not at all, streamed as they
+// come).
+type spooling struct {
+	dir     string
+	limit   int64
+	spooled prometheus.Counter // responses that went through a temporary file
+	logger  *slog.Logger
+}
+
+// spoolPiece is how much the filler reads from the upstream at a time.
+const spoolPiece = 64 << 10
+
+// spool is a response body read from the upstream (src) into a file by its
+// own goroutine (fill), and read from the file by fasthttp as it writes
+// the response to the client (Read). fasthttp closes it (CloseWithError)
+// when the response is over; if the filler still runs then, the upstream
+// connection is closed under it, and it stops.
+type spool struct {
+	src  *upstreamBody
+	conn net.Conn // the upstream connection
+	f    *os.File
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	written int64 // bytes in f
+	filling bool  // fill runs
+	handoff bool  // fill stopped at the limit (or a failed write): the rest is read from tail, then src, here
+	tail    []byte
+	err     error // why fill stopped short of the end: the body is cut
+	closed  bool  // the response is over (CloseWithError)
+	stopped bool  // closed while fill ran: its connection was closed under it
+
+	// Read's own, used by fasthttp's writer only.
+	read int64
+	n    int64       // bytes handed to the client's connection
+	sent func(int64) // told n once the response is over (access log, metrics)
+}
+
+// newSpool starts spooling src, the body of a response from conn. It fails
+// only when the temporary file cannot be made; the body is then streamed.
+func newSpool(src *upstreamBody, conn net.Conn, sp *spooling) (*spool, error) {
+	f, err := os.CreateTemp(sp.dir, "cairn-response-")
+	if err != nil {
+		return nil, err
+	}
+	// Unlinked at once: the file goes away with its descriptor, whatever
+	// becomes of the response.
+	_ = os.Remove(f.Name())
+	s := &spool{src: src, conn: conn, f: f, filling: true}
+	s.cond.L = &s.mu
+	sp.spooled.Inc()
+	go s.fill(sp.limit, sp.logger)
+	return s, nil
+}
+
+// fill reads the upstream's body into the file until its end, an error,
+// the limit, or the client's leaving, and then hands the upstream
+// connection back (or closes it), unless the reader is to go on with it.
+func (s *spool) fill(limit int64, logger *slog.Logger) {
+	buf := make([]byte, spoolPiece)
+	var off int64
+	for {
+		n, err := s.src.Read(buf)
+		var tail []byte
+		if n > 0 {
+			if _, werr := s.f.WriteAt(buf[:n], off); werr != nil {
+				// A disk full: what was read goes on from memory, the
+				// rest as the client takes it. Nothing is lost.
+				logger.Error("response temporary file", "err", werr)
+				tail = buf[:n]
+			} else {
+				off += int64(n)
+			}
+		}
+		s.mu.Lock()
+		s.written = off
+		switch {
+		case err == io.EOF:
+		case err != nil:
+			s.err = err
+		case tail != nil || off >= limit:
+			s.handoff, s.tail = true, tail
+		case !s.stopped:
+			s.cond.Broadcast()
+			s.mu.Unlock()
+			continue
+		}
+		s.filling = false
+		handoff, stopped, closeFile := s.handoff, s.stopped, s.closed
+		s.cond.Broadcast()
+		s.mu.Unlock()
+		if closeFile {
+			s.f.Close()
+		}
+		if handoff && !stopped {
+			return // Read goes on with src, CloseWithError releases it
+		}
+		switch {
+		case stopped:
+			err = errClientGone
+		case err == io.EOF:
+			err = nil
+		}
+		s.src.CloseWithError(err) // released for reuse only after a clean end
+		return
+	}
+}
+
+// errClientGone ends a spooled response whose client left before the
+// upstream had sent it all.
+var errClientGone = errors.New("frontend: the client left during the response")
+
+// Read hands the client what the file holds past what it was given,
+// waiting while the filler is behind; after a handoff, the tail and then
+// the upstream's body itself.
+func (s *spool) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s.mu.Lock()
+	for s.read == s.written && s.filling {
+		s.cond.Wait()
+	}
+	written, handoff, err := s.written, s.handoff, s.err
+	s.mu.Unlock()
+	var n int
+	switch {
+	case s.read < written:
+		n, err = s.f.ReadAt(p[:min(int64(len(p)), written-s.read)], s.read)
+		s.read += int64(n)
+		if err == io.EOF && n > 0 {
+			err = nil
+		}
+	case handoff && len(s.tail) > 0:
+		n = copy(p, s.tail)
+		s.tail = s.tail[n:]
+	case handoff:
+		n, err = s.src.Read(p)
+	case err == nil:
+		err = io.EOF
+	}
+	s.n += int64(n)
+	return n, err
+}
+
+// onSent sets what is told the bytes sent once the response is over.
+func (s *spool) onSent(f func(int64)) { s.sent = f }
+
+// CloseWithError is called by fasthttp once the response has been written
+// (err is the write's error), or dropped. A filler still reading from the
+// upstream has its connection closed under it: the client is gone, or the
+// body was cut, and nobody will read the rest.
+func (s *spool) CloseWithError(err error) error {
+	s.mu.Lock()
+	s.closed = true
+	filling, handoff := s.filling, s.handoff
+	s.stopped = filling
+	s.mu.Unlock()
+	switch {
+	case filling:
+		s.conn.Close() // fill closes the file and releases the connection
+	case handoff:
+		s.f.Close()
+		s.src.CloseWithError(err)
+	default:
+		s.f.Close()
+	}
+	if s.sent != nil {
+		s.sent(s.n)
+		s.sent = nil
+	}
+	return nil
+}
