@@ -140,12 +140,12 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 	real, fromTrusted := clientIP(ctx, peer, rt.cfg.trusted)
 	lg := logged{client: real, uri: append(uri, ctx.RequestURI()...)}
 	body, err := takeBody(&ctx.Request, rt.cfg)
+	lg.bodyIn = body.size // what was read of it, if refused
 	if err != nil {
 		f.bodyError(ctx, err)
 		return lg
 	}
 	defer body.close()
-	lg.bodyIn = body.size
 	if hf.namesOthers(&req.Header) || len(ctx.URI().Username()) > 0 {
 		// Removing the fields Connection names, or fasthttp turning the
 		// URI's user into Authorization, would change what is read from

@@ -51,7 +51,8 @@ func (e spoolError) Unwrap() error { return e.err }
 //
 // The error is fasthttp.ErrBodyTooLarge when the body exceeds
 // max_body_size, a spoolError, or the error reading it (a timeout, a bad
-// chunk, a client gone); requestErrorStatus maps each to a status.
+// chunk, a client gone); requestErrorStatus maps each to a status. With an
+// error, the size is what was read before it (for the metrics).
 func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 	src := req.BodyStream()
 	if src == nil {
@@ -65,11 +66,11 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 	if cl := int64(req.Header.ContentLength()); cl >= 0 && cl <= buffer {
 		// The common case, a form: exactly its size, read once.
 		b := make([]byte, cl)
-		if _, err := io.ReadFull(src, b); err != nil {
+		if m, err := io.ReadFull(src, b); err != nil {
 			if err == io.EOF { // none of it came: cut short too
 				err = io.ErrUnexpectedEOF
 			}
-			return spooled{}, err
+			return spooled{size: int64(m)}, err
 		}
 		setBody(req, b)
 		return spooled{size: cl}, nil
@@ -78,30 +79,30 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 	n := int64(len(b))
 	switch {
 	case err != nil:
-		return spooled{}, err
+		return spooled{size: n}, err
 	case n <= buffer:
 		if err := cutShort(req, n); err != nil {
-			return spooled{}, err
+			return spooled{size: n}, err
 		}
 		setBody(req, b)
 		return spooled{size: n}, nil
 	case n > limit:
-		return spooled{}, fasthttp.ErrBodyTooLarge
+		return spooled{size: n}, fasthttp.ErrBodyTooLarge
 	}
 	f, err := os.CreateTemp(cfg.BodyTempDir, "cairn-body-")
 	if err != nil {
-		return spooled{}, spoolError{err}
+		return spooled{size: n}, spoolError{err}
 	}
 	// Unlinked at once: the file goes away with its last descriptor,
 	// whatever becomes of the request.
 	_ = os.Remove(f.Name())
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		return spooled{}, spoolError{err}
+		return spooled{size: n}, spoolError{err}
 	}
 	if n, err = copyBody(writeSpool{f}, req, src, n, limit); err != nil {
 		f.Close()
-		return spooled{}, err
+		return spooled{size: n}, err
 	}
 	return spooled{file: f, size: n}, nil
 }
@@ -290,7 +291,9 @@ func (f *Frontend) lingerClose(ctx *fasthttp.RequestCtx) {
 			if err := c.SetReadDeadline(wait); err != nil {
 				return
 			}
-			if _, err := c.Read(buf); err != nil {
+			n, err := c.Read(buf)
+			f.m.bytesIn.Add(float64(n)) // received, if dropped
+			if err != nil {
 				return
 			}
 		}

@@ -381,6 +381,16 @@ func TestRefusedUploadLingers(t *testing.T) {
 	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("after the answer: %d bytes, %v; want EOF", n, err)
 	}
+	// What was read and dropped was received all the same (but for the
+	// up to 8 KiB read ahead with the head, dropped with the refusal).
+	const want = 16<<20 - 8<<10
+	var in float64
+	for deadline := time.Now().Add(2 * time.Second); in < want && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		in = counterValue(t, fe, "cairn_frontend_received_bytes_total", nil)
+	}
+	if in < want {
+		t.Errorf("cairn_frontend_received_bytes_total = %v after a refused 16 MiB upload", in)
+	}
 }
 
 // TestLingeringBounded: connections closing lingering are bounded (fasthttp
