@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnstack/cairn/internal/sitefile"
+	"github.com/tg123/go-htpasswd"
 )
 
 // Config is the [frontend] section of the site file. Every field's comment
@@ -198,6 +199,24 @@ type Route struct {
 	// seed uses for munin's pages); max-age is what is left of it, and
 	// "no-cache" once it has passed.
 	ExpiresModified bool `toml:"expires_modified"`
+
+	// Allow, when set, admits only clients whose address falls in one of
+	// its entries (addresses or CIDRs); Deny refuses those in its entries,
+	// checked first. A refused client gets 403 (nginx's allow and deny,
+	// with "deny all" after the allows). The address is the client's as
+	// the access log has it: behind a trusted proxy, the one it forwarded.
+	Allow []string `toml:"allow"`
+	Deny  []string `toml:"deny"`
+	// AuthBasic asks for a user name and password (HTTP basic
+	// authentication, nginx's auth_basic); its value is the realm the
+	// browser shows. AuthBasicUserFile is an htpasswd file (bcrypt,
+	// Apache's apr1 MD5, {SHA}, {SSHA}, SHA-crypt $5$ and $6$; lines
+	// starting with # are comments), read at start and on reload.
+	AuthBasic         string `toml:"auth_basic"`
+	AuthBasicUserFile string `toml:"auth_basic_user_file"`
+
+	allow, deny []netip.Prefix // Allow and Deny, parsed
+	users       *htpasswd.File // AuthBasicUserFile, read
 }
 
 // Zope configures the VirtualHostMonster rewrite of a proxy route:
@@ -556,6 +575,9 @@ func (r *Route) validate(c *Config) error {
 		if r.RedirectCode < 300 || r.RedirectCode > 308 {
 			return sitefile.Errorf("redirect_code", "not a redirect status")
 		}
+	}
+	if err := r.validateAccess(); err != nil {
+		return err
 	}
 	if r.Status == 0 {
 		r.Status = 200

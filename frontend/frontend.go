@@ -264,12 +264,14 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 	}
 	path := string(ctx.Path())
 	r, groups := rt.host(ctx.Host()).match(path)
-	if (r == nil || r.pool == nil) && !f.dropBody(ctx, rt.cfg, &lg) {
+	refused := r != nil && r.guarded() && !f.admitted(ctx, rt, r)
+	if (r == nil || r.pool == nil || refused) && !f.dropBody(ctx, rt.cfg, &lg) {
 		f.finish(ctx, r, start, lg)
 		return
 	}
 	var uri [256]byte // holds lg.uri unless the request URI is longer
 	switch {
+	case refused: // answered by admitted
 	case r == nil:
 		ctx.Error("not found\n", fasthttp.StatusNotFound)
 	case r.pool != nil:
@@ -290,10 +292,18 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 }
 
 // expect answers "Expect: 100-continue": a body over max_body_size is
-// refused with 413 before the client sends it (nginx does the same), any
-// other is welcome.
+// refused with 413 before the client sends it (nginx does the same), as is
+// one to a route that refuses the client (403, 401); any other is welcome.
 func (f *Frontend) expect(ctx *fasthttp.RequestCtx) int {
-	if !f.cfg().declaredTooLarge(&ctx.Request.Header) {
+	rt := f.state.Load()
+	if r, _ := rt.host(ctx.Host()).match(string(ctx.Path())); r != nil && r.guarded() && !f.admitted(ctx, rt, r) {
+		// fasthttp sends this response, and closes, without calling the
+		// handler.
+		status := ctx.Response.StatusCode()
+		f.finish(ctx, r, time.Now(), logged{})
+		return status
+	}
+	if !rt.cfg.declaredTooLarge(&ctx.Request.Header) {
 		return fasthttp.StatusContinue
 	}
 	// fasthttp sends this response, and closes, without calling the handler.

@@ -1,0 +1,141 @@
+package frontend
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/cairnstack/cairn/internal/sitefile"
+	"github.com/tg123/go-htpasswd"
+	"github.com/valyala/fasthttp"
+)
+
+// Access control per route: allow and deny by client address, and HTTP
+// basic authentication against an htpasswd file, as nginx's access and
+// auth_basic modules do. The seed publishes the debug instance's ZMI
+// (/zmi-admin/) and HAProxy's statistics through the front server; these
+// are what keeps them to the office or to named users.
+//
+// Password hashes are checked by github.com/tg123/go-htpasswd; a bcrypt
+// hash costs tens of milliseconds of CPU per request that carries it, as
+// it does in nginx (crypt() per request).
+
+// htpasswdSchemes are the hash schemes accepted in an htpasswd file. The
+// library's plain-text fallback is left out: a hash it does not know
+// would otherwise be taken as the password itself.
+var htpasswdSchemes = []htpasswd.PasswdParser{
+	htpasswd.AcceptBcrypt, htpasswd.AcceptMd5, htpasswd.AcceptSha, htpasswd.AcceptSsha, htpasswd.AcceptCryptSha,
+}
+
+// validateAccess parses allow and deny and reads the htpasswd file.
+func (r *Route) validateAccess() error {
+	r.allow, r.deny = nil, nil
+	for key, list := range map[string][]string{"allow": r.Allow, "deny": r.Deny} {
+		for i, s := range list {
+			p, err := parsePrefix(strings.TrimSpace(s))
+			if err != nil {
+				return sitefile.Errorf(key+"["+strconv.Itoa(i)+"]", "%v", err)
+			}
+			if key == "allow" {
+				r.allow = append(r.allow, p)
+			} else {
+				r.deny = append(r.deny, p)
+			}
+		}
+	}
+	r.users = nil
+	switch {
+	case r.AuthBasic == "" && r.AuthBasicUserFile == "":
+		return nil
+	case r.AuthBasic == "" || r.AuthBasicUserFile == "":
+		return sitefile.Errorf("auth_basic", "auth_basic and auth_basic_user_file go together")
+	case strings.ContainsAny(r.AuthBasic, "\"\\\r\n"):
+		return sitefile.Errorf("auth_basic", "the realm may not hold quotes, backslashes or line breaks")
+	}
+	users, err := readHtpasswd(r.AuthBasicUserFile)
+	if err != nil {
+		return sitefile.Errorf("auth_basic_user_file", "%v", err)
+	}
+	r.users = users
+	return nil
+}
+
+// readHtpasswd reads an htpasswd file, skipping comments. A line the
+// library cannot read is an error naming the line, not the hash (which
+// the start-up log would show).
+func readHtpasswd(path string) (*htpasswd.File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var kept bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		var bad error
+		if _, err := htpasswd.NewFromReader(bytes.NewReader(line), htpasswdSchemes, func(err error) { bad = err }); err != nil || bad != nil {
+			return nil, fmt.Errorf("%s:%d: not user:hash in a known scheme (bcrypt, apr1, {SHA}, {SSHA}, $5$, $6$)", path, n)
+		}
+		kept.Write(line)
+		kept.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return htpasswd.NewFromReader(&kept, htpasswdSchemes, nil)
+}
+
+// guarded reports whether the route restricts who may use it.
+func (r *route) guarded() bool {
+	return len(r.allow) > 0 || len(r.deny) > 0 || r.users != nil
+}
+
+// admitted checks a request against its route's allow, deny and
+// auth_basic, and answers one refused: 403, or 401 with the challenge.
+func (f *Frontend) admitted(ctx *fasthttp.RequestCtx, rt *router, r *route) bool {
+	if len(r.allow) > 0 || len(r.deny) > 0 {
+		ip, _ := clientIP(ctx, peerAddr(ctx), rt.cfg.trusted)
+		if !r.admits(ip) {
+			f.logger.Info("access forbidden by rule", "client", ip.String(), "route", r.Name)
+			f.errorPage(ctx, rt, fasthttp.StatusForbidden)
+			return false
+		}
+	}
+	if r.users != nil {
+		user, pass, ok := parseBasicAuth(ctx.Request.Header.Peek("Authorization"))
+		if !ok || !r.users.Match(user, pass) {
+			if ok {
+				f.logger.Info("basic authentication failed", "user", user, "route", r.Name)
+			}
+			f.errorPage(ctx, rt, fasthttp.StatusUnauthorized)
+			ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="`+r.AuthBasic+`"`)
+			return false
+		}
+	}
+	return true
+}
+
+// admits applies deny, then allow, to a client address.
+func (r *route) admits(ip netip.Addr) bool {
+	for _, p := range r.deny {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	if len(r.allow) == 0 {
+		return true
+	}
+	for _, p := range r.allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
