@@ -150,6 +150,9 @@ type Host struct {
 	// Routes are tried in order; the first match serves the request. A
 	// request no route matches gets 404.
 	Routes []Route `toml:"routes"`
+	// Headers are set on the responses of every route of the host that
+	// has no headers of its own (below, Route.Headers).
+	Headers map[string]string `toml:"headers"`
 }
 
 // Route matches requests by path and says what serves them. Exactly one of
@@ -214,6 +217,14 @@ type Route struct {
 	// starting with # are comments), read at start and on reload.
 	AuthBasic         string `toml:"auth_basic"`
 	AuthBasicUserFile string `toml:"auth_basic_user_file"`
+
+	// Headers are set on the route's responses (nginx's add_header), e.g.
+	// Strict-Transport-Security on a TLS site: replacing a field of the
+	// same name from the upstream, and, as nginx does without "always",
+	// only on 200, 201, 204, 206, 301, 302, 303, 304, 307 and 308. A
+	// route's headers replace its host's, as a location's add_header
+	// replaces the server's.
+	Headers map[string]string `toml:"headers"`
 
 	allow, deny []netip.Prefix // Allow and Deny, parsed
 	users       *htpasswd.File // AuthBasicUserFile, read
@@ -509,6 +520,9 @@ func (h *Host) validate(c *Config) error {
 	if len(h.Routes) == 0 {
 		return sitefile.Errorf("routes", "no route")
 	}
+	if err := validateHeaders(h.Headers); err != nil {
+		return err
+	}
 	for i := range h.Routes {
 		if err := h.Routes[i].validate(c); err != nil {
 			return sitefile.Prefix("routes["+strconv.Itoa(i)+"]", err)
@@ -577,6 +591,9 @@ func (r *Route) validate(c *Config) error {
 		}
 	}
 	if err := r.validateAccess(); err != nil {
+		return err
+	}
+	if err := validateHeaders(r.Headers); err != nil {
 		return err
 	}
 	if r.Status == 0 {

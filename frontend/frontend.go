@@ -287,6 +287,9 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 		setCacheHeaders(ctx, r, time.Time{})
 		ctx.SetBody(r.body)
 	}
+	if r != nil && len(r.headers) > 0 {
+		setAddedHeaders(&ctx.Response, r.headers)
+	}
 	f.compress(ctx)
 	f.finish(ctx, r, start, lg)
 }

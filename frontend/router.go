@@ -39,6 +39,7 @@ type route struct {
 	vhm      *vhm // Zope's rewrite, when the route has one
 	static   *staticRoot
 	body     []byte
+	headers  [][2]string                         // set on its responses (Route.Headers, or its host's)
 	requests [len(classNames)]prometheus.Counter // by classIndex
 }
 
@@ -64,6 +65,7 @@ func newRouter(cfg *Config, m *metrics, logger *slog.Logger) (*router, error) {
 				rt.close()
 				return nil, err
 			}
+			r.headers = addedHeaders(h.Headers, h.Routes[j].Headers)
 			vh.routes = append(vh.routes, r)
 		}
 		for _, n := range h.Names {

@@ -1,0 +1,64 @@
+package frontend
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/cairnstack/cairn/internal/sitefile"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http/httpguts"
+)
+
+// validateHeaders checks the names and values of a headers table: a name
+// must be an HTTP token, a value must not break the header (CR, LF, NUL),
+// and the fields the frontend owns (hop-by-hop, framing) are refused.
+func validateHeaders(h map[string]string) error {
+	for k, v := range h {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return sitefile.Errorf("headers", "%q is not a header name", k)
+		}
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return sitefile.Errorf("headers", "the value of %s holds control characters", k)
+		}
+		if isHopHeader([]byte(k)) || strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Date") {
+			return sitefile.Errorf("headers", "%s is set by the frontend itself", k)
+		}
+	}
+	return nil
+}
+
+// addedHeaders is what a route sets on its responses: its own headers, or
+// else its host's, sorted by name so that responses are alike.
+func addedHeaders(host, route map[string]string) [][2]string {
+	src := route
+	if len(src) == 0 {
+		src = host
+	}
+	var out [][2]string
+	for k, v := range src {
+		out = append(out, [2]string{k, v})
+	}
+	slices.SortFunc(out, func(a, b [2]string) int {
+		if a[0] < b[0] {
+			return -1
+		}
+		if a[0] > b[0] {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// setAddedHeaders sets a route's headers on its response, for the
+// statuses nginx's add_header covers.
+func setAddedHeaders(resp *fasthttp.Response, headers [][2]string) {
+	switch resp.StatusCode() {
+	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
+	default:
+		return
+	}
+	for _, h := range headers {
+		resp.Header.Set(h[0], h[1])
+	}
+}
