@@ -36,13 +36,32 @@ type coarseConn struct {
 	streaming   bool      // a body is being streamed: a deadline per read
 	used        bool      // an answer came on it: a failure before the next one is a closed keep-alive connection
 
-	// A request's last write is held (hold) and made by the read of its
-	// answer (sendThenRead); sendErr is that write's failure, which the
-	// transport treats as a failed send, not a failed answer.
-	hold    bool
-	pending []byte
-	sendErr error
+	// A request that goes out in one small write, on a connection whose
+	// previous request was sent moments ago, is held (hold, pending) and
+	// written by the read of its answer (sendThenRead). sendErr is that
+	// write's failure, which the transport treats as a failed send, not a
+	// failed answer.
+	hold     bool
+	pending  []byte
+	sendErr  error
+	lastSent time.Time // when the previous request was sent on it
 }
+
+// Holding a request for the read of its answer skips the first read of
+// the answer, which would find nothing; but that read also finds what
+// came before the request and was not read, such as the FIN of an
+// upstream that closed the idle connection, and without it such a
+// connection is noticed only when the upstream resets it (an upstream
+// that closes lingering, reading on, never does: the answer's read_timeout
+// then runs out). So a request is held only on a connection whose previous
+// request went out less than sendThenReadWithin ago (under load, every
+// pooled connection; the saving matters only there), and only when it
+// goes out in one write of at most maxHeld bytes (a request sent in parts
+// can be answered, and the connection kept, before its last part).
+const (
+	sendThenReadWithin = 10 * time.Millisecond
+	maxHeld            = 16 << 10
+)
 
 func newCoarseConn(c net.Conn, readTimeout time.Duration) *coarseConn {
 	return &coarseConn{Conn: c, readTimeout: readTimeout}
@@ -76,20 +95,26 @@ func (c *coarseConn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
-// holdLast makes the request about to be written hold back its last
-// write until the first read of the answer (sendThenRead).
-func (c *coarseConn) holdLast() {
-	c.hold, c.sendErr, c.pending = true, nil, c.pending[:0]
+// holdRequest is called as a request, sent at now, is about to be
+// written: it is held if it can be (above).
+func (c *coarseConn) holdRequest(now time.Time) {
+	c.hold = c.used && now.Sub(c.lastSent) < sendThenReadWithin
+	c.lastSent, c.sendErr, c.pending = now, nil, c.pending[:0]
 }
 
-// Write sends p, or, while a request is held, sends what was held before
-// and holds p (copied: it is the pool's writer buffer).
+// Write sends p, or holds it (copied: it is the pool's writer buffer) as a
+// request's only write. A second write, or a large one, ends the holding:
+// what was held goes first.
 func (c *coarseConn) Write(p []byte) (int, error) {
 	if !c.hold {
 		return c.Conn.Write(p)
 	}
-	if err := c.sendPending(); err != nil {
-		return 0, err
+	if len(c.pending) > 0 || len(p) > maxHeld {
+		c.hold = false
+		if err := c.sendPending(); err != nil {
+			return 0, err
+		}
+		return c.Conn.Write(p)
 	}
 	c.pending = append(c.pending, p...)
 	return len(p), nil
@@ -104,7 +129,7 @@ func (c *coarseConn) sendPending() error {
 	return err
 }
 
-// sendThenRead sends the held end of a request and reads the first of its
+// sendThenRead sends the held request and reads the first of its
 // answer. On a sockConn the write is made inside the read
 // (rawsock.Socket.SendThenRead), which saves the read that would find
 // nothing; about one system call of the six a proxied request costs.
@@ -138,6 +163,7 @@ func (c *coarseConn) sendThenRead(p []byte) (int, error) {
 // (sockConn sends a file, a body from body_temp_dir, with sendfile) rather
 // than through fasthttp's 4 KiB writer buffer a piece at a time.
 func (c *coarseConn) ReadFrom(r io.Reader) (int64, error) {
+	c.hold = false
 	if err := c.sendPending(); err != nil {
 		return 0, err
 	}

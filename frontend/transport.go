@@ -62,14 +62,15 @@ func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, res
 	conn := cc.Conn()
 	cs, _ := conn.(*coarseConn)
 	reused := cs != nil && cs.used
+	now := time.Now()
 	if hc.WriteTimeout > 0 {
-		if err := conn.SetWriteDeadline(time.Now().Add(hc.WriteTimeout)); err != nil {
+		if err := conn.SetWriteDeadline(now.Add(hc.WriteTimeout)); err != nil {
 			hc.CloseConn(cc)
 			return false, err
 		}
 	}
 	if cs != nil {
-		cs.holdLast()
+		cs.holdRequest(now)
 	}
 	bw := hc.AcquireWriter(conn)
 	err = req.Write(bw)
@@ -82,7 +83,7 @@ func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, res
 		return sendFailed(err, reused)
 	}
 	if hc.ReadTimeout > 0 {
-		if err := conn.SetReadDeadline(time.Now().Add(hc.ReadTimeout)); err != nil {
+		if err := conn.SetReadDeadline(now.Add(hc.ReadTimeout)); err != nil {
 			hc.CloseConn(cc)
 			return false, err
 		}

@@ -345,30 +345,70 @@ func TestRetryRules(t *testing.T) {
 	}
 }
 
-// TestResetConnRetried: a pooled connection the upstream reset while it
-// was idle fails as the request is sent (made by the read of the answer,
-// rawsock.Socket.SendThenRead, which reports the write's error): the
-// request goes again on a new connection, once, and the client gets the
-// answer.
-func TestResetConnRetried(t *testing.T) {
-	var got atomic.Int32
+// TestClosedPooledConns: a pooled connection the upstream closed while it
+// was idle — with a reset, or lingering (a FIN, then reading on, so no
+// reset comes) — is noticed when the next request goes out on it, which
+// goes again on a new connection, once, and at once: the answer's
+// read_timeout is not waited out. Requests come 30 ms apart, right after
+// the upstream closed.
+func TestClosedPooledConns(t *testing.T) {
+	for _, lingering := range []bool{false, true} {
+		var got atomic.Int32
+		up := proctest.RawServer(t, func(c net.Conn) {
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			got.Add(1)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			time.Sleep(20 * time.Millisecond)
+			if !lingering {
+				c.(*net.TCPConn).SetLinger(0) // close with a reset
+				return
+			}
+			c.(*net.TCPConn).CloseWrite()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			io.Copy(io.Discard, c)
+		})
+		fe := startFrontend(t, proxyReadTimeout(up, 2*time.Second))
+		for i := range 4 {
+			got.Store(0)
+			start := time.Now()
+			resp, body := get(t, fe.url("/r"))
+			if resp.StatusCode != 200 || body != "ok" || got.Load() != 1 || time.Since(start) > time.Second {
+				t.Errorf("lingering %v, request %d: %d %q after %v, the upstream answered %d times; want 200 once, at once",
+					lingering, i, resp.StatusCode, body, time.Since(start).Round(time.Millisecond), got.Load())
+			}
+			time.Sleep(30 * time.Millisecond)
+		}
+	}
+}
+
+// TestEarlyAnswer: an upstream that answers a request before it has read
+// its body, and keeps the connection, is heard at once, also on a
+// connection used a moment before.
+func TestEarlyAnswer(t *testing.T) {
 	up := proctest.RawServer(t, func(c net.Conn) {
-		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-			return
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			io.Copy(io.Discard, req.Body) // read after answering
 		}
-		got.Add(1)
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		time.Sleep(20 * time.Millisecond)
-		c.(*net.TCPConn).SetLinger(0) // close with a reset
 	})
-	fe := startFrontend(t, proxyConfig(up))
+	cfg := proxyReadTimeout(up, 2*time.Second)
+	cfg.BodyBufferSize = 32 << 20 // the body goes from memory, in one write after the head
+	fe := startFrontend(t, cfg)
 	for i := range 3 {
-		got.Store(0)
-		resp, body := get(t, fe.url("/r"))
-		if resp.StatusCode != 200 || body != "ok" || got.Load() != 1 {
-			t.Errorf("request %d after the pooled connection was reset: %d %q, the upstream answered %d times; want 200 once",
-				i, resp.StatusCode, body, got.Load())
+		if resp, _ := get(t, fe.url("/warm")); resp.StatusCode != 200 {
+			t.Fatalf("GET: %d", resp.StatusCode)
 		}
-		time.Sleep(100 * time.Millisecond) // the reset arrives
+		start := time.Now()
+		resp, body := send(t, http.MethodPut, fe.url("/u"), bytes.NewReader(pattern(16<<20)))
+		if resp.StatusCode != 200 || body != "ok" || time.Since(start) > time.Second {
+			t.Errorf("PUT %d answered before its body was read: %d %q after %v", i, resp.StatusCode, body, time.Since(start).Round(time.Millisecond))
+		}
 	}
 }

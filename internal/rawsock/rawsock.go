@@ -85,9 +85,14 @@ func (s *Socket) Read(p []byte) (int, error) {
 // SendThenRead writes w, then waits for what arrives and reads it into r,
 // without the read that Read tries first, which on a request just sent
 // finds nothing (the answer cannot have come yet) and costs a system call.
-// That first try can be left out here only: the write happens inside the
-// read, after the runtime cleared the socket's readiness, so every byte
-// that can answer w arrives after that point and wakes the wait.
+// The write happens inside the read, after the runtime cleared the
+// socket's readiness, so whatever arrives after the write wakes the wait.
+// What arrived before the call and was not read does not: data, or the
+// peer's FIN, stays unseen until more comes (a reset, the answer) or the
+// read deadline passes. So SendThenRead is for a socket on which nothing
+// can be waiting: one whose peer answers only what w asks, whose previous
+// answer was read whole, and which the peer cannot have closed since
+// (frontend/deadline.go uses it only right after the previous exchange).
 //
 // sent is how much of w went out. When the socket took less than all of w
 // (it was full) or the write failed (err is then the write's, an
