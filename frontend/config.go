@@ -56,6 +56,11 @@ type Config struct {
 	// temporary files, such responses are passed on as the client takes
 	// them. Default 1024M (nginx's).
 	MaxTempFileSize sitefile.Size `toml:"max_temp_file_size"`
+	// MaxTempTotal bounds the temporary files of all responses at once:
+	// past it, responses go as their clients take them until files are
+	// done. Clients that ask for large objects and stop reading cannot
+	// fill body_temp_dir (a tmpfs is memory). Default 2G.
+	MaxTempTotal sitefile.Size `toml:"max_temp_total"`
 	// MaxHeaderSize bounds the request line plus headers; larger gets 431.
 	// Default 16K.
 	MaxHeaderSize sitefile.Size `toml:"max_header_size"`
@@ -252,6 +257,7 @@ func NewConfig() *Config {
 		MaxBodySize:        100 << 20,
 		BodyBufferSize:     128 << 10,
 		MaxTempFileSize:    1 << 30,
+		MaxTempTotal:       2 << 30,
 		MaxHeaderSize:      16 << 10,
 		MaxHeaders:         100,
 		ReadTimeout:        sitefile.Dur(60 * time.Second),
@@ -304,6 +310,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&c.BodyBufferSize, "body-buffer-size", "largest request body kept in memory (a temporary file above)")
 	fs.StringVar(&c.BodyTempDir, "body-temp-dir", c.BodyTempDir, "folder for request bodies over -body-buffer-size and spooled responses")
 	fs.Var(&c.MaxTempFileSize, "max-temp-file-size", "largest temporary file of one response (0: none, responses go as the client takes them)")
+	fs.Var(&c.MaxTempTotal, "max-temp-total", "all temporary response files together")
 	fs.Var(&c.MaxHeaderSize, "max-header-size", "largest request head (431 above)")
 	fs.IntVar(&c.MaxHeaders, "max-headers", c.MaxHeaders, "most request headers (431 above)")
 	fs.Var(&c.ReadTimeout, "read-timeout", "time to read a whole request")
@@ -410,6 +417,9 @@ func (c *Config) Validate(site sitefile.Site) error {
 	}
 	if c.MaxTempFileSize < 0 {
 		return sitefile.Errorf("max_temp_file_size", "must not be negative")
+	}
+	if c.MaxTempTotal < 0 {
+		return sitefile.Errorf("max_temp_total", "must not be negative")
 	}
 	if c.BodyTempDir == "" {
 		c.BodyTempDir = os.TempDir()
@@ -610,6 +620,6 @@ func (r *Route) validate(c *Config) error {
 
 // String summarises the configuration for the start-up log line.
 func (c *Config) String() string {
-	return fmt.Sprintf("listeners=%v upstreams=%v hosts=%d access_log=%s max_body=%v body_buffer=%v body_temp_dir=%s max_temp_file=%v max_header=%v timeouts(read=%v write=%v idle=%v) max_conns=%d grace=%v",
-		c.Listeners, c.Upstreams, len(c.Hosts), c.AccessLog, c.MaxBodySize, c.BodyBufferSize, c.BodyTempDir, c.MaxTempFileSize, c.MaxHeaderSize, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.Grace)
+	return fmt.Sprintf("listeners=%v upstreams=%v hosts=%d access_log=%s max_body=%v body_buffer=%v body_temp_dir=%s max_temp_file=%v max_temp_total=%v max_header=%v timeouts(read=%v write=%v idle=%v) max_conns=%d grace=%v",
+		c.Listeners, c.Upstreams, len(c.Hosts), c.AccessLog, c.MaxBodySize, c.BodyBufferSize, c.BodyTempDir, c.MaxTempFileSize, c.MaxTempTotal, c.MaxHeaderSize, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.Grace)
 }

@@ -17,8 +17,9 @@ type metrics struct {
 	bytesIn         prometheus.Counter
 	bytesOut        prometheus.Counter
 	// spooledResponses counts responses read into a temporary file
-	// (respspool.go).
+	// (respspool.go); spoolBytes is what those files hold now.
 	spooledResponses prometheus.Counter
+	spoolBytes       atomic.Int64
 
 	// unrouted caches, by class, the counters of requests no route took
 	// (host and route "_"), resolved on first use so that /metrics lists
@@ -58,6 +59,10 @@ func newMetrics(reg prometheus.Registerer, openConns func() float64) *metrics {
 			Help: "Responses read from the upstream into a temporary file (too large for memory) while sent to the client.",
 		}),
 	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cairn_frontend_spooled_bytes",
+		Help: "Bytes in the temporary files of responses being sent now.",
+	}, func() float64 { return float64(m.spoolBytes.Load()) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cairn_frontend_open_connections",
 		Help: "Client connections open now.",

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -19,18 +20,22 @@ import (
 // a Zope site, a balancer slot and a Zope thread) is free again once the
 // upstream has sent everything, not once the slowest client has received
 // it. Past max_temp_file_size the rest is passed on as the client takes it,
-// as nginx does past proxy_max_temp_file_size.
+// as nginx does past proxy_max_temp_file_size, and so it is once all the
+// spooled responses together hold max_temp_total (nginx has no such
+// bound; where the folder is a tmpfs, the files are memory).
 //
 // Written by hand: fasthttp streams a body or reads it whole, and no
 // served library fills a file from one goroutine while another follows
 // it.
 
 // spooling is how an upstream's responses are spooled: the frontend's
-// body_temp_dir and max_temp_file_size (0: not at all, streamed as they
-// come).
+// body_temp_dir, max_temp_file_size (0: not at all, streamed as they come)
+// and max_temp_total.
 type spooling struct {
 	dir     string
 	limit   int64
+	total   int64
+	inUse   *atomic.Int64      // bytes in all the frontend's response files now (across reloads)
 	spooled prometheus.Counter // responses that went through a temporary file
 	logger  *slog.Logger
 }
@@ -47,13 +52,15 @@ type spool struct {
 	src  *upstreamBody
 	conn net.Conn // the upstream connection
 	f    *os.File
+	sp   *spooling
 
 	mu      sync.Mutex
 	cond    sync.Cond
 	written int64 // bytes in f
 	filling bool  // fill runs
-	handoff bool  // fill stopped at the limit (or a failed write): the rest is read from tail, then src, here
+	handoff bool  // fill stopped at a limit (or a failed write): the rest is read from tail, then src, here
 	tail    []byte
+	tailEnd error // what src said with the tail (io.EOF: the body ended there), said after it
 	err     error // why fill stopped short of the end: the body is cut
 	closed  bool  // the response is over (CloseWithError)
 	stopped bool  // closed while fill ran: its connection was closed under it
@@ -74,40 +81,48 @@ func newSpool(src *upstreamBody, conn net.Conn, sp *spooling) (*spool, error) {
 	// Unlinked at once: the file goes away with its descriptor, whatever
 	// becomes of the response.
 	_ = os.Remove(f.Name())
-	s := &spool{src: src, conn: conn, f: f, filling: true}
+	s := &spool{src: src, conn: conn, f: f, sp: sp, filling: true}
 	s.cond.L = &s.mu
 	sp.spooled.Inc()
-	go s.fill(sp.limit, sp.logger)
+	go s.fill()
 	return s, nil
 }
 
 // fill reads the upstream's body into the file until its end, an error,
-// the limit, or the client's leaving, and then hands the upstream
-// connection back (or closes it), unless the reader is to go on with it.
-func (s *spool) fill(limit int64, logger *slog.Logger) {
+// a limit, or the client's leaving, and then hands the upstream connection
+// back (or closes it), unless the reader is to go on with it.
+func (s *spool) fill() {
 	buf := make([]byte, spoolPiece)
 	var off int64
 	for {
 		n, err := s.src.Read(buf)
 		var tail []byte
 		if n > 0 {
-			if _, werr := s.f.WriteAt(buf[:n], off); werr != nil {
-				// A disk full: what was read goes on from memory, the
-				// rest as the client takes it. Nothing is lost.
-				logger.Error("response temporary file", "err", werr)
-				tail = buf[:n]
-			} else {
-				off += int64(n)
+			k := s.reserve(off, n)
+			if k > 0 {
+				if _, werr := s.f.WriteAt(buf[:k], off); werr != nil {
+					// A disk full: what was read goes on from memory, the
+					// rest as the client takes it. Nothing is lost.
+					s.sp.logger.Error("response temporary file", "err", werr)
+					s.sp.inUse.Add(-int64(k))
+					k = 0
+				}
+			}
+			off += int64(k)
+			if k < n {
+				tail = buf[k:n]
 			}
 		}
 		s.mu.Lock()
 		s.written = off
 		switch {
+		case tail != nil:
+			s.handoff, s.tail, s.tailEnd = true, tail, err
 		case err == io.EOF:
 		case err != nil:
 			s.err = err
-		case tail != nil || off >= limit:
-			s.handoff, s.tail = true, tail
+		case off >= s.sp.limit:
+			s.handoff = true
 		case !s.stopped:
 			s.cond.Broadcast()
 			s.mu.Unlock()
@@ -118,10 +133,10 @@ func (s *spool) fill(limit int64, logger *slog.Logger) {
 		s.cond.Broadcast()
 		s.mu.Unlock()
 		if closeFile {
-			s.f.Close()
+			s.closeFile()
 		}
 		if handoff && !stopped {
-			return // Read goes on with src, CloseWithError releases it
+			return // Read goes on with tail and src, CloseWithError releases it
 		}
 		switch {
 		case stopped:
@@ -132,6 +147,29 @@ func (s *spool) fill(limit int64, logger *slog.Logger) {
 		s.src.CloseWithError(err) // released for reuse only after a clean end
 		return
 	}
+}
+
+// reserve is how many of the n bytes read at off may go into the file:
+// within max_temp_file_size, and within max_temp_total for all the
+// frontend's response files together (counted in inUse until the file is
+// closed).
+func (s *spool) reserve(off int64, n int) int {
+	k := min(int64(n), s.sp.limit-off)
+	if k <= 0 {
+		return 0
+	}
+	if s.sp.inUse.Add(k) > s.sp.total {
+		s.sp.inUse.Add(-k)
+		return 0
+	}
+	return int(k)
+}
+
+// closeFile closes the file and gives its bytes back to max_temp_total.
+// It is called once, by whichever of fill and CloseWithError ends last.
+func (s *spool) closeFile() {
+	s.f.Close()
+	s.sp.inUse.Add(-s.written)
 }
 
 // errClientGone ends a spooled response whose client left before the
@@ -162,6 +200,8 @@ func (s *spool) Read(p []byte) (int, error) {
 	case handoff && len(s.tail) > 0:
 		n = copy(p, s.tail)
 		s.tail = s.tail[n:]
+	case handoff && s.tailEnd != nil:
+		err = s.tailEnd
 	case handoff:
 		n, err = s.src.Read(p)
 	case err == nil:
@@ -188,10 +228,10 @@ func (s *spool) CloseWithError(err error) error {
 	case filling:
 		s.conn.Close() // fill closes the file and releases the connection
 	case handoff:
-		s.f.Close()
+		s.closeFile()
 		s.src.CloseWithError(err)
 	default:
-		s.f.Close()
+		s.closeFile()
 	}
 	if s.sent != nil {
 		s.sent(s.n)

@@ -8,69 +8,117 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 )
 
-// testSpool spools data (then an error, if cut) through a spool whose
-// file is f, and returns it with the channel its upstream connection's release reports
-// to (true: handed back for reuse).
-func testSpool(t *testing.T, data []byte, cut bool, f *os.File, limit int64) (*spool, chan bool) {
+// testSpool spools r through a spool whose file is f, within limit and a
+// total of which inUse is taken, and returns it with the channel its
+// upstream connection's release reports to (true: handed back for reuse).
+func testSpool(t *testing.T, r io.Reader, f *os.File, limit, total int64, inUse *atomic.Int64) (*spool, chan bool) {
 	t.Helper()
-	var r io.Reader = bytes.NewReader(data)
-	if cut {
-		r = io.MultiReader(r, iotestErr{io.ErrUnexpectedEOF})
-	}
 	released := make(chan bool, 1)
 	src := &upstreamBody{r: r, size: -1, release: func(clean bool) { released <- clean }}
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close(); b.Close() })
-	s := &spool{src: src, conn: a, f: f, filling: true}
+	sp := &spooling{limit: limit, total: total, inUse: inUse, logger: slog.New(slog.DiscardHandler)}
+	s := &spool{src: src, conn: a, f: f, sp: sp, filling: true}
 	s.cond.L = &s.mu
-	go s.fill(limit, slog.New(slog.DiscardHandler))
+	go s.fill()
 	return s, released
+}
+
+// lastWithEOF returns its last bytes together with io.EOF, as Go's chunked
+// reader does when the last chunk's end is already buffered.
+type lastWithEOF struct{ b []byte }
+
+func (r *lastWithEOF) Read(p []byte) (int, error) {
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	if len(r.b) == 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func patternBytes(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i * 13)
+	}
+	return b
+}
+
+// tempFile is a new temporary file, or one open for reading only (its
+// writes fail, as on a full disk).
+func tempFile(t *testing.T, readOnly bool) *os.File {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flag := os.O_RDWR
+	if readOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 type iotestErr struct{ err error }
 
 func (e iotestErr) Read([]byte) (int, error) { return 0, e.err }
 
-// TestSpoolWriteFails: a temporary file that cannot be written (a disk
-// full; here a file open for reading only) loses nothing: the piece read
-// goes on from memory, the rest straight from the upstream, and the
-// connection is handed back once the body has been read to its end.
-func TestSpoolWriteFails(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([]byte, 5*spoolPiece+123)
-	for i := range data {
-		data[i] = byte(i * 13)
-	}
-	s, released := testSpool(t, data, false, f, 1<<30)
-	got, err := io.ReadAll(s)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("read %d bytes (%v); want the %d spooled", len(got), err, len(data))
-	}
-	s.CloseWithError(nil)
-	if clean := <-released; !clean {
-		t.Error("the connection was closed; want it handed back")
+// TestSpoolHandoff: whatever stops the file — a write that fails (a disk
+// full), max_temp_file_size reached mid-piece, max_temp_total taken by
+// other responses — loses nothing: the piece read goes on from memory, the
+// rest straight from the upstream, also when the upstream said EOF with
+// that piece; the connection is handed back once the body was read to its
+// end, and the bytes counted against max_temp_total are given back.
+func TestSpoolHandoff(t *testing.T) {
+	data := patternBytes(5*spoolPiece + 123)
+	for _, tc := range []struct {
+		name         string
+		readOnly     bool
+		limit, taken int64
+		eofWithData  bool
+	}{
+		{"a write fails", true, 1 << 30, 0, false},
+		{"a write fails on the last piece", true, 1 << 30, 0, true},
+		{"max_temp_file_size mid-piece", false, 2*spoolPiece + 1000, 0, false},
+		{"max_temp_file_size on the last piece", false, int64(len(data)) - 50, 0, true},
+		{"max_temp_total taken", false, 1 << 30, 1<<20 - spoolPiece/2, false},
+	} {
+		var r io.Reader = bytes.NewReader(data)
+		if tc.eofWithData {
+			r = &lastWithEOF{data}
+		}
+		var inUse atomic.Int64
+		inUse.Store(tc.taken)
+		s, released := testSpool(t, r, tempFile(t, tc.readOnly), tc.limit, 1<<20, &inUse)
+		got, err := io.ReadAll(s)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: read %d bytes (%v); want the %d spooled", tc.name, len(got), err, len(data))
+		}
+		s.CloseWithError(nil)
+		if clean := <-released; !clean {
+			t.Errorf("%s: the connection was closed; want it handed back", tc.name)
+		}
+		if n := inUse.Load(); n != tc.taken {
+			t.Errorf("%s: max_temp_total holds %d after the response; want %d", tc.name, n, tc.taken)
+		}
 	}
 }
 
 // TestSpoolCut: a body the upstream cuts short ends the client's read with
 // the error, after what had arrived, and the connection is closed.
 func TestSpoolCut(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "s")
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := bytes.Repeat([]byte("x"), 3*spoolPiece)
-	s, released := testSpool(t, data, true, f, 1<<30)
+	var inUse atomic.Int64
+	s, released := testSpool(t, io.MultiReader(bytes.NewReader(data), iotestErr{io.ErrUnexpectedEOF}), tempFile(t, false), 1<<30, 1<<30, &inUse)
 	got, err := io.ReadAll(s)
 	if !errors.Is(err, io.ErrUnexpectedEOF) || !bytes.Equal(got, data) {
 		t.Fatalf("read %d bytes (%v); want the %d sent, then the cut", len(got), err, len(data))
@@ -79,4 +127,7 @@ func TestSpoolCut(t *testing.T) {
 		t.Error("a cut body's connection was handed back")
 	}
 	s.CloseWithError(err)
+	if n := inUse.Load(); n != 0 {
+		t.Errorf("max_temp_total holds %d after the response", n)
+	}
 }

@@ -154,29 +154,50 @@ func TestSpooledResponseFreesUpstream(t *testing.T) {
 	if n := counterValue(t, fe, "cairn_frontend_spooled_responses_total", nil); n != 2 {
 		t.Errorf("cairn_frontend_spooled_responses_total = %v; want 2", n)
 	}
+	if n := gaugeValue(t, fe, "cairn_frontend_spooled_bytes"); n != 0 {
+		t.Errorf("cairn_frontend_spooled_bytes = %v once the responses are over; want 0", n)
+	}
 }
 
-// TestSpoolLimit: with max_temp_file_size reached (1M), or spooling off
-// (0), the rest of a large response goes only as the client takes it, as
-// nginx does: the upstream cannot finish while the client stalls, and the
-// client still gets every byte.
+// gaugeValue reads an unlabelled gauge from the frontend's registry.
+func gaugeValue(t *testing.T, fe *running, name string) float64 {
+	t.Helper()
+	mfs, err := fe.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
+}
+
+// TestSpoolLimit: with max_temp_file_size reached (1M), max_temp_total
+// reached (1M), or spooling off (max_temp_file_size 0), the rest of a
+// large response goes only as the client takes it, as nginx does: the
+// upstream cannot finish while the client stalls, and the client still
+// gets every byte.
 func TestSpoolLimit(t *testing.T) {
 	const size = 24 << 20
-	for _, limit := range []sitefile.Size{1 << 20, 0} {
+	for _, limits := range [][2]sitefile.Size{{1 << 20, 2 << 30}, {1 << 30, 1 << 20}, {0, 2 << 30}} {
+		limit := limits
 		up := startSpoolUpstream(t, size)
 		cfg := proxyConfig(up.addr)
 		cfg.BodyTempDir = t.TempDir()
-		cfg.MaxTempFileSize = limit
+		cfg.MaxTempFileSize, cfg.MaxTempTotal = limits[0], limits[1]
 		fe := startFrontend(t, cfg)
 		cl := stalledGet(t, fe.addr[0], "/big", 1<<10)
 		if _, ok := waitDone(up, 500*time.Millisecond); ok {
-			t.Errorf("max_temp_file_size %d: the upstream sent it all while the client stalled", limit)
+			t.Errorf("max_temp_file_size, max_temp_total %d: the upstream sent it all while the client stalled", limit)
 		}
 		if body, err := cl.rest(t); err != nil || !bytes.Equal(body, pattern(size)) {
-			t.Errorf("max_temp_file_size %d: the client got %d bytes (%v); want the %d sent", limit, len(body), err, size)
+			t.Errorf("max_temp_file_size, max_temp_total %d: the client got %d bytes (%v); want the %d sent", limit, len(body), err, size)
 		}
 		if err, ok := waitDone(up, 5*time.Second); !ok || err != nil {
-			t.Errorf("max_temp_file_size %d: the upstream's send: %v, %v", limit, ok, err)
+			t.Errorf("max_temp_file_size, max_temp_total %d: the upstream's send: %v, %v", limit, ok, err)
 		}
 	}
 }
