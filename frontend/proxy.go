@@ -39,10 +39,16 @@ func newPool(name string, u Upstream, m *metrics, sp *spooling) *pool {
 			DisablePathNormalizing:        true,
 			MaxConns:                      u.MaxConns,
 			MaxIdleConnDuration:           u.IdleTimeout.D(),
-			ReadTimeout:                   read,
-			WriteTimeout:                  write,
-			MaxConnWaitTimeout:            connect,
-			Transport:                     transport{spool: sp},
+			// An answer's head is read through this buffer, and with it
+			// as much of the body as has come: with fasthttp's 4 KiB a
+			// 20 KB page took more reads and 9 % more CPU per request
+			// (interleaved A/B runs); buffers are pooled per exchange,
+			// not per connection.
+			ReadBufferSize:     32 << 10,
+			ReadTimeout:        read,
+			WriteTimeout:       write,
+			MaxConnWaitTimeout: connect,
+			Transport:          transport{spool: sp},
 			Dial: func(addr string) (net.Conn, error) {
 				c, err := fasthttp.DialTimeout(addr, connect)
 				if err != nil {
