@@ -125,8 +125,15 @@ func (l Listener) TLS() bool { return l.TLSCert != "" }
 // Upstream is a group of backend addresses with one connection pool each.
 type Upstream struct {
 	// Addrs are "host:port" or names from the site's [ports]. Requests go
-	// round-robin; an address that refuses a connection is skipped.
+	// round-robin; an address that refuses a connection, or does not take
+	// it within connect_timeout, is skipped for that request and, for
+	// fail_timeout, for every request while another address is up.
 	Addrs []string `toml:"addrs"`
+	// FailTimeout is how long an address that failed to connect is left
+	// out (nginx's max_fails=1 fail_timeout=10s): requests do not each
+	// wait connect_timeout for a host that is down. When every address is
+	// out, all are tried. Default 10s.
+	FailTimeout sitefile.Duration `toml:"fail_timeout"`
 	// ConnectTimeout bounds connecting. Default 5s.
 	ConnectTimeout sitefile.Duration `toml:"connect_timeout"`
 	// ReadTimeout bounds waiting for and reading the response; past it the
@@ -513,6 +520,7 @@ func (u *Upstream) validate(site sitefile.Site) error {
 	def(&u.ReadTimeout, 60*time.Second)
 	def(&u.WriteTimeout, 60*time.Second)
 	def(&u.IdleTimeout, 60*time.Second)
+	def(&u.FailTimeout, 10*time.Second)
 	if u.MaxConns == 0 {
 		u.MaxConns = 512
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"iter"
+	"math/bits"
 	"net"
 	"net/netip"
 	"os"
@@ -17,18 +18,22 @@ import (
 )
 
 // pool is an upstream: one keep-alive connection pool per address, chosen
-// round-robin. An address that refuses the connection is skipped for this
-// request (no byte reached it, so trying the next is safe).
+// round-robin. An address that fails to connect is skipped for this
+// request (no byte reached it, so trying the next is safe), and left out
+// for failTimeout while another address is up.
 type pool struct {
-	name    string
-	clients []*fasthttp.HostClient
-	next    atomic.Uint32
-	latency prometheus.Observer
-	errs    *prometheus.CounterVec
+	name        string
+	clients     []*fasthttp.HostClient
+	down        []atomic.Int64 // per address: until when it is left out (Unix nanoseconds)
+	failTimeout time.Duration
+	next        atomic.Uint32
+	latency     prometheus.Observer
+	errs        *prometheus.CounterVec
 }
 
 func newPool(name string, u Upstream, m *metrics, sp *spooling) *pool {
-	p := &pool{name: name, latency: m.upstreamLatency.WithLabelValues(name), errs: m.upstreamErrors}
+	p := &pool{name: name, latency: m.upstreamLatency.WithLabelValues(name), errs: m.upstreamErrors,
+		down: make([]atomic.Int64, len(u.Addrs)), failTimeout: u.FailTimeout.D()}
 	connect, read, write := u.ConnectTimeout.D(), u.ReadTimeout.D(), u.WriteTimeout.D()
 	for _, addr := range u.Addrs {
 		p.clients = append(p.clients, &fasthttp.HostClient{
@@ -73,19 +78,28 @@ func newPool(name string, u Upstream, m *metrics, sp *spooling) *pool {
 func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, body spooled, start time.Time) error {
 	n := len(p.clients)
 	first := int(p.next.Add(1)) % n
+	skip := p.downAddrs(n)
 	var err error
 	for i, retries := 0, 0; i < n; {
+		a := (first + i) % n
+		if skip != 0 && skip&(1<<a) != 0 {
+			i++
+			continue
+		}
 		var d *os.File
 		if d, err = body.attach(req); err != nil {
 			return err // the frontend's own temporary file: not the upstream's fault
 		}
-		err = p.clients[(first+i)%n].Do(req, resp)
+		err = p.clients[a].Do(req, resp)
 		if d != nil {
 			d.Close() // if fasthttp did not (the request never went out)
 		}
 		switch {
 		case err == nil:
 		case isDialError(err):
+			if n > 1 {
+				p.down[a].Store(time.Now().Add(p.failTimeout).UnixNano())
+			}
 			i++
 			continue
 		case body.file != nil && retries < fasthttp.DefaultMaxIdemponentCallAttempts-1 && idempotent(&req.Header) && errors.As(err, new(staleConn)):
@@ -99,6 +113,35 @@ func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, body spooled, 
 		p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
 	}
 	return err
+}
+
+// downAddrs is the set of addresses (bits, the first 64) to leave out of
+// this request: those that failed to connect within failTimeout, unless
+// that is all of them. A single address is never left out.
+func (p *pool) downAddrs(n int) uint64 {
+	if n == 1 {
+		return 0
+	}
+	var set uint64
+	now := int64(0)
+	for a := range min(n, 64) {
+		until := p.down[a].Load()
+		if until == 0 {
+			continue
+		}
+		if now == 0 {
+			now = time.Now().UnixNano()
+		}
+		if until > now {
+			set |= 1 << a
+		} else {
+			p.down[a].CompareAndSwap(until, 0) // back: no clock reading for it
+		}
+	}
+	if bits.OnesCount64(set) >= n {
+		return 0
+	}
+	return set
 }
 
 // idempotent is fasthttp's rule for sending a request again.

@@ -3,10 +3,12 @@ package frontend_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -339,5 +341,78 @@ func TestProxyTrustedProxyLowerCase(t *testing.T) {
 	e := echoFrom(t, resp)
 	if e.Headers["X-Real-Ip"] != "203.0.113.7" || e.Headers["X-Forwarded-For"] != "203.0.113.7, 127.0.0.1" || e.Headers["X-Forwarded-Proto"] != "https" {
 		t.Errorf("upstream saw %v", e.Headers)
+	}
+}
+
+// blackHole is a loopback address that never completes a connection: a
+// listener with a backlog of one that never accepts, its queue filled, so
+// the kernel drops further SYNs and a connect waits out its timeout, as
+// with a host that is down.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for range 2 { // fill the accept queue
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Skip("the kernel completed a connection to a full listener")
+	}
+	return addr
+}
+
+// TestDeadAddressLeftOut: an address that does not take connections (a
+// host that is down) costs one connect_timeout, then is left out for
+// fail_timeout: the requests after it go straight to the live address.
+// Once fail_timeout has passed it is tried again.
+func TestDeadAddressLeftOut(t *testing.T) {
+	live := startOrigin(t, "live")
+	cfg := proxyConfig(blackHole(t), live)
+	u := cfg.Upstreams["zope"]
+	u.ConnectTimeout = sitefile.Dur(300 * time.Millisecond)
+	u.FailTimeout = sitefile.Dur(time.Second)
+	cfg.Upstreams["zope"] = u
+	fe := startFrontend(t, cfg)
+	slow := 0
+	for range 6 {
+		start := time.Now()
+		if resp, _ := get(t, fe.url("/bytes?n=1")); resp.StatusCode != 200 {
+			t.Fatalf("status %d; want 200 from the live address", resp.StatusCode)
+		}
+		if time.Since(start) >= 300*time.Millisecond {
+			slow++
+		}
+	}
+	if slow != 1 {
+		t.Errorf("%d of 6 requests waited for the dead address; want 1", slow)
+	}
+	time.Sleep(1100 * time.Millisecond) // fail_timeout passes
+	slow = 0
+	for range 2 {
+		start := time.Now()
+		get(t, fe.url("/bytes?n=1"))
+		if time.Since(start) >= 300*time.Millisecond {
+			slow++
+		}
+	}
+	if slow != 1 {
+		t.Errorf("after fail_timeout, %d of 2 requests tried the dead address; want 1", slow)
 	}
 }
