@@ -12,6 +12,7 @@ import (
 	"github.com/cairnstack/cairn/internal/sitefile"
 	"github.com/tg123/go-htpasswd"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Access control per route: allow and deny by client address, and HTTP
@@ -53,8 +54,8 @@ func (r *Route) validateAccess() error {
 		return nil
 	case r.AuthBasic == "" || r.AuthBasicUserFile == "":
 		return sitefile.Errorf("auth_basic", "auth_basic and auth_basic_user_file go together")
-	case strings.ContainsAny(r.AuthBasic, "\"\\\r\n"):
-		return sitefile.Errorf("auth_basic", "the realm may not hold quotes, backslashes or line breaks")
+	case strings.ContainsAny(r.AuthBasic, "\"\\") || !httpguts.ValidHeaderFieldValue(r.AuthBasic):
+		return sitefile.Errorf("auth_basic", "the realm may not hold quotes, backslashes or control characters")
 	}
 	users, err := readHtpasswd(r.AuthBasicUserFile)
 	if err != nil {
@@ -73,12 +74,20 @@ func readHtpasswd(path string) (*htpasswd.File, error) {
 		return nil, err
 	}
 	var kept bytes.Buffer
+	users := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 || line[0] == '#' {
 			continue
 		}
+		user, _, _ := bytes.Cut(line, []byte(":"))
+		if users[string(user)] {
+			// The library keeps the last line, nginx the first: neither
+			// may be what the file's author thinks.
+			return nil, fmt.Errorf("%s:%d: user %q again", path, n, user)
+		}
+		users[string(user)] = true
 		var bad error
 		if _, err := htpasswd.NewFromReader(bytes.NewReader(line), htpasswdSchemes, func(err error) { bad = err }); err != nil || bad != nil {
 			return nil, fmt.Errorf("%s:%d: not user:hash in a known scheme (bcrypt, apr1, {SHA}, {SSHA}, $5$, $6$)", path, n)
@@ -109,7 +118,8 @@ func (f *Frontend) admitted(ctx *fasthttp.RequestCtx, rt *router, r *route) bool
 		}
 	}
 	if r.users != nil {
-		user, pass, ok := parseBasicAuth(ctx.Request.Header.Peek("Authorization"))
+		var buf [128]byte // the field in any spelling: a proxy may send it in lower case
+		user, pass, ok := parseBasicAuth(appendFieldFold(buf[:0], &ctx.Request.Header, "Authorization"))
 		if !ok || !r.users.Match(user, pass) {
 			if ok {
 				f.logger.Info("basic authentication failed", "user", user, "route", r.Name)

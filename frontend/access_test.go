@@ -2,7 +2,9 @@ package frontend_test
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -85,11 +87,47 @@ func TestAllowDeny(t *testing.T) {
 	trusted := guardedConfig(up.addr, cfg.Hosts[0].Routes[2].AuthBasicUserFile)
 	trusted.TrustedProxies = []string{"127.0.0.1"}
 	fe = startFrontend(t, trusted)
-	for xff, status := range map[string]int{"10.1.2.3": 200, "192.0.2.1": 403, "10.1.2.3, 192.0.2.1": 403} {
-		if resp, _ := send(t, "GET", fe.url("/zmi-admin/manage"), nil, "X-Forwarded-For", xff); resp.StatusCode != status {
-			t.Errorf("behind a trusted proxy, X-Forwarded-For %q: %d; want %d", xff, resp.StatusCode, status)
+	for _, tc := range []struct {
+		fields string // as the trusted proxy sends them
+		status int
+	}{
+		{"X-Forwarded-For: 10.1.2.3\r\n", 200},
+		{"X-Forwarded-For: 192.0.2.1\r\n", 403},
+		{"X-Forwarded-For: 10.1.2.3, 192.0.2.1\r\n", 403},
+		// HAProxy spells it in lower case, and adds its own line after
+		// the one the client sent (forged here).
+		{"x-forwarded-for: 192.0.2.1\r\n", 403},
+		{"X-Forwarded-For: 10.9.9.9\r\nX-Forwarded-For: 192.0.2.1\r\n", 403},
+		{"X-Forwarded-For: 10.9.9.9\r\nx-forwarded-for: 192.0.2.1\r\n", 403},
+	} {
+		if status := rawStatus(t, fe.addr[0], "GET /zmi-admin/manage HTTP/1.1\r\nHost: x\r\n"+tc.fields+"\r\n"); status != tc.status {
+			t.Errorf("behind a trusted proxy, %q: %d; want %d", tc.fields, status, tc.status)
 		}
 	}
+	// An IPv4 range written as IPv6 matches IPv4 clients.
+	mapped := guardedConfig(up.addr, cfg.Hosts[0].Routes[2].AuthBasicUserFile)
+	mapped.Hosts[0].Routes[3].Deny = []string{"::ffff:127.0.0.0/104"}
+	fe = startFrontend(t, mapped)
+	if resp, _ := get(t, fe.url("/page")); resp.StatusCode != 403 {
+		t.Errorf("deny ::ffff:127.0.0.0/104, a client at 127.0.0.1: %d; want 403", resp.StatusCode)
+	}
+}
+
+// rawStatus sends a raw request on a new connection and returns the
+// answer's status.
+func rawStatus(t *testing.T, addr, request string) int {
+	t.Helper()
+	c := dial(t, addr, 5*time.Second)
+	defer c.Close()
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // TestAuthBasic: a route with auth_basic answers 401 with the challenge
@@ -122,8 +160,13 @@ func TestAuthBasic(t *testing.T) {
 	for _, user := range []string{"apr", "sha512", "sha", "bc"} {
 		check(user, "secret", 200)
 	}
-	if got := len(up.seen); got != 4 {
-		t.Errorf("the upstream got %d requests; want the 4 authenticated", got)
+	// In lower case, as a proxy that speaks HTTP/2 to clients sends it.
+	if status := rawStatus(t, fe.addr[0], "GET /private/ HTTP/1.1\r\nHost: x\r\nauthorization: Basic "+
+		base64.StdEncoding.EncodeToString([]byte("apr:secret"))+"\r\n\r\n"); status != 200 {
+		t.Errorf("authorization in lower case: %d; want 200", status)
+	}
+	if got := len(up.seen); got != 5 {
+		t.Errorf("the upstream got %d requests; want the 5 authenticated", got)
 	}
 }
 
@@ -144,6 +187,24 @@ func TestAuthBasicExpect(t *testing.T) {
 	}
 	if up.conns.Load() != 0 {
 		t.Error("the upstream was contacted")
+	}
+
+	// On a listener that only redirects to HTTPS, no challenge is sent
+	// (it would ask for a password in clear): the upload is welcome, then
+	// redirected.
+	cfg := guardedConfig(up.addr, writeHtpasswd(t, t.TempDir(), "bc", "secret"))
+	cfg.Listeners = []frontend.Listener{{Addr: "127.0.0.1:0", RedirectHTTPS: true, HTTPSPort: 443}}
+	fe = startFrontend(t, cfg)
+	c = dial(t, fe.addr[0], 5*time.Second)
+	fmt.Fprintf(c, "PUT /private/file HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	br := bufio.NewReader(c)
+	if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, "100") {
+		t.Fatalf("on a redirecting listener: %q, %v; want 100 Continue", line, err)
+	}
+	br.ReadString('\n')
+	io.WriteString(c, "hello")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 301 {
+		t.Errorf("on a redirecting listener, then: %v, %v; want 301", resp, err)
 	}
 }
 
@@ -185,6 +246,8 @@ func TestAccessConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad")
 	os.WriteFile(bad, []byte("# ok\nann:$apr1$abcdefgh$h9FWgUz3n9YxylKLlR5SQ/\nbob:plaintext-password\n"), 0o600)
+	twice := filepath.Join(dir, "twice")
+	os.WriteFile(twice, []byte("ann:$apr1$abcdefgh$h9FWgUz3n9YxylKLlR5SQ/\nann:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n"), 0o600)
 	for _, tc := range []struct {
 		route frontend.Route
 		want  string
@@ -192,7 +255,10 @@ func TestAccessConfigErrors(t *testing.T) {
 		{frontend.Route{Path: "/", Proxy: "zope", Allow: []string{"10.0.0.0/33"}}, "allow[0]"},
 		{frontend.Route{Path: "/", Proxy: "zope", Deny: []string{"nonsense"}}, "deny[0]"},
 		{frontend.Route{Path: "/", Proxy: "zope", AuthBasic: "x"}, "auth_basic"},
-		{frontend.Route{Path: "/", Proxy: "zope", AuthBasic: `a"b`, AuthBasicUserFile: bad}, "auth_basic"},
+		{frontend.Route{Path: "/", Proxy: "zope", AuthBasic: `a"b`, AuthBasicUserFile: bad}, "realm"},
+		{frontend.Route{Path: "/", Proxy: "zope", AuthBasic: "a\x00b", AuthBasicUserFile: bad}, "realm"},
+		{frontend.Route{Path: "/", Proxy: "zope", AuthBasic: "x", AuthBasicUserFile: twice}, twice + ":2"},
+		{frontend.Route{Path: "/", Proxy: "zope", Allow: []string{"::ffff:10.0.0.0/8"}}, "allow[0]"},
 		{frontend.Route{Path: "/", Proxy: "zope", AuthBasic: "x", AuthBasicUserFile: filepath.Join(dir, "missing")}, "auth_basic_user_file"},
 		{frontend.Route{Path: "/", Proxy: "zope", AuthBasic: "x", AuthBasicUserFile: bad}, bad + ":3"},
 	} {

@@ -128,7 +128,8 @@ func appendTail(b []byte, ctx *fasthttp.RequestCtx) []byte {
 }
 
 func basicAuthUser(ctx *fasthttp.RequestCtx) string {
-	user, _, ok := parseBasicAuth(ctx.Request.Header.Peek("Authorization"))
+	var buf [128]byte
+	user, _, ok := parseBasicAuth(appendFieldFold(buf[:0], &ctx.Request.Header, "Authorization"))
 	if !ok {
 		return ""
 	}

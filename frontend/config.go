@@ -465,10 +465,22 @@ func (c *Config) loadErrorPages() error {
 	return nil
 }
 
+// parsePrefix reads an address or a CIDR. IPv4 written as IPv6
+// (::ffff:a.b.c.d) is taken as IPv4, as peers are: such an entry would
+// otherwise never match.
 func parsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
+		if err != nil {
+			return p, err
+		}
+		if a := p.Addr(); a.Is4In6() {
+			if p.Bits() < 96 {
+				return netip.Prefix{}, fmt.Errorf("%s: an IPv4-mapped prefix shorter than /96", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {

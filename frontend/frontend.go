@@ -185,7 +185,7 @@ func (f *Frontend) newServer(i int) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:         func(ctx *fasthttp.RequestCtx) { f.serve(ctx, l, scheme) },
 		ErrorHandler:    f.requestError,
-		ExpectHandler:   f.expect,
+		ExpectHandler:   func(ctx *fasthttp.RequestCtx) int { return f.expect(ctx, l) },
 		Name:            "cairn",
 		ReadBufferSize:  int(cfg.MaxHeaderSize),
 		WriteBufferSize: writeBufferSize,
@@ -296,24 +296,29 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 
 // expect answers "Expect: 100-continue": a body over max_body_size is
 // refused with 413 before the client sends it (nginx does the same), as is
-// one to a route that refuses the client (403, 401); any other is welcome.
-func (f *Frontend) expect(ctx *fasthttp.RequestCtx) int {
+// one to a route that refuses the client (403, 401), in the order serve
+// checks them; any other is welcome. On a listener that only redirects to
+// HTTPS, no route is looked at (no challenge for a password in clear).
+// fasthttp sends the response set here, and closes, without calling the
+// handler (its documentation asks an ExpectHandler not to set one; v1.78
+// sends it, and the tests hold it to that).
+func (f *Frontend) expect(ctx *fasthttp.RequestCtx, l Listener) int {
 	rt := f.state.Load()
+	if rt.cfg.declaredTooLarge(&ctx.Request.Header) {
+		status, msg := requestErrorStatus(fasthttp.ErrBodyTooLarge)
+		ctx.Error(msg, status)
+		f.finish(ctx, nil, time.Now(), logged{})
+		return status
+	}
+	if l.RedirectHTTPS {
+		return fasthttp.StatusContinue
+	}
 	if r, _ := rt.host(ctx.Host()).match(string(ctx.Path())); r != nil && r.guarded() && !f.admitted(ctx, rt, r) {
-		// fasthttp sends this response, and closes, without calling the
-		// handler.
 		status := ctx.Response.StatusCode()
 		f.finish(ctx, r, time.Now(), logged{})
 		return status
 	}
-	if !rt.cfg.declaredTooLarge(&ctx.Request.Header) {
-		return fasthttp.StatusContinue
-	}
-	// fasthttp sends this response, and closes, without calling the handler.
-	status, msg := requestErrorStatus(fasthttp.ErrBodyTooLarge)
-	ctx.Error(msg, status)
-	f.finish(ctx, nil, time.Now(), logged{})
-	return status
+	return fasthttp.StatusContinue
 }
 
 // dropBody reads and drops the body of a request answered without it (a

@@ -11,7 +11,9 @@ import (
 
 // validateHeaders checks the names and values of a headers table: a name
 // must be an HTTP token, a value must not break the header (CR, LF, NUL),
-// and the fields the frontend owns (hop-by-hop, framing) are refused.
+// and fields that describe the body or its framing, hop-by-hop fields and
+// Set-Cookie (whose lines are not one list: replacing would drop the
+// upstream's cookies) are refused.
 func validateHeaders(h map[string]string) error {
 	for k, v := range h {
 		if !httpguts.ValidHeaderFieldName(k) {
@@ -20,12 +22,15 @@ func validateHeaders(h map[string]string) error {
 		if !httpguts.ValidHeaderFieldValue(v) {
 			return sitefile.Errorf("headers", "the value of %s holds control characters", k)
 		}
-		if isHopHeader([]byte(k)) || strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Date") {
-			return sitefile.Errorf("headers", "%s is set by the frontend itself", k)
+		if isHopHeader([]byte(k)) || slices.ContainsFunc(ownedHeaders, func(o string) bool { return strings.EqualFold(o, k) }) {
+			return sitefile.Errorf("headers", "%s cannot be set here (it describes the body, its framing or a cookie)", k)
 		}
 	}
 	return nil
 }
+
+// ownedHeaders are refused in headers tables (with the hop-by-hop ones).
+var ownedHeaders = []string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range", "Date", "Set-Cookie"}
 
 // addedHeaders is what a route sets on its responses: its own headers, or
 // else its host's, sorted by name so that responses are alike.
@@ -51,7 +56,9 @@ func addedHeaders(host, route map[string]string) [][2]string {
 }
 
 // setAddedHeaders sets a route's headers on its response, for the
-// statuses nginx's add_header covers.
+// statuses nginx's add_header covers, replacing every field of the same
+// name in any spelling (header names are not normalized, and an upstream
+// may send a field twice).
 func setAddedHeaders(resp *fasthttp.Response, headers [][2]string) {
 	switch resp.StatusCode() {
 	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
@@ -59,6 +66,19 @@ func setAddedHeaders(resp *fasthttp.Response, headers [][2]string) {
 		return
 	}
 	for _, h := range headers {
+		for range 8 { // a spelling at a time (deleting moves the header's bytes)
+			var found []byte
+			for k := range resp.Header.All() {
+				if strings.EqualFold(string(k), h[0]) {
+					found = append(found[:0], k...)
+					break
+				}
+			}
+			if found == nil {
+				break
+			}
+			resp.Header.DelBytes(found)
+		}
 		resp.Header.Set(h[0], h[1])
 	}
 }

@@ -23,7 +23,7 @@ func TestAddedHeaders(t *testing.T) {
 			c.Write([]byte("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
 			return
 		}
-		c.Write([]byte("HTTP/1.1 200 OK\r\nX-Frame-Options: DENY\r\nContent-Length: 2\r\n\r\nok"))
+		c.Write([]byte("HTTP/1.1 200 OK\r\nX-Frame-Options: DENY\r\nx-robots-tag: all\r\nX-Robots-Tag: index\r\nContent-Length: 2\r\n\r\nok"))
 	})
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a"), 0o644); err != nil {
@@ -34,6 +34,7 @@ func TestAddedHeaders(t *testing.T) {
 	cfg.Hosts[0].Routes = []frontend.Route{
 		{Path: "/static/", Static: dir},
 		{Path: "/api/", Proxy: "zope", Headers: map[string]string{"X-Robots-Tag": "noindex"}},
+		{Path: "/lower/", Proxy: "zope", Headers: map[string]string{"x-frame-options": "SAMEORIGIN"}},
 		{Path: "/", Proxy: "zope"},
 	}
 	fe := startFrontend(t, cfg)
@@ -42,7 +43,9 @@ func TestAddedHeaders(t *testing.T) {
 		status int
 		want   map[string]string
 	}{
-		{"/page", 200, map[string]string{"Strict-Transport-Security": "max-age=31536000", "X-Frame-Options": "SAMEORIGIN", "X-Robots-Tag": ""}},
+		{"/page", 200, map[string]string{"Strict-Transport-Security": "max-age=31536000", "X-Frame-Options": "SAMEORIGIN", "X-Robots-Tag": "all,index"}},
+		// Every field of the name goes, whatever its spelling.
+		{"/lower/x", 200, map[string]string{"X-Frame-Options": "SAMEORIGIN"}},
 		{"/static/a.txt", 200, map[string]string{"Strict-Transport-Security": "max-age=31536000", "X-Frame-Options": "SAMEORIGIN"}},
 		{"/api/x", 200, map[string]string{"X-Robots-Tag": "noindex", "Strict-Transport-Security": "", "X-Frame-Options": "DENY"}},
 		{"/gone", 404, map[string]string{"Strict-Transport-Security": ""}},
@@ -68,6 +71,9 @@ func TestAddedHeadersChecked(t *testing.T) {
 		{"X-A": "one\r\nX-B: two"},
 		{"Content-Length": "5"},
 		{"Connection": "close"},
+		{"content-encoding": "gzip"},
+		{"Set-Cookie": "a=b"},
+		{"Content-Type": "text/plain"},
 	} {
 		cfg := proxyConfig("127.0.0.1:1")
 		cfg.Hosts[0].Routes[0].Headers = h

@@ -179,14 +179,16 @@ type logged struct {
 func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups []string, path, scheme string, start time.Time, uri []byte) logged {
 	peer := peerAddr(ctx)
 	req := &ctx.Request
+	// Before the fields are rewritten below: the address access control
+	// and the log go by (clientIP reads every spelling and line).
+	real, fromTrusted := clientIP(ctx, peer, rt.cfg.trusted)
 	var hf hopFields
 	hf.scanRequest(&req.Header)
-	if isTrusted(peer, rt.cfg.trusted) {
+	if fromTrusted {
 		// A trusted proxy's fields count in any spelling (HAProxy sends
 		// them in lower case), as one X-Forwarded-For chain.
 		hf.canonicalForwarding(&req.Header)
 	}
-	real, fromTrusted := clientIP(ctx, peer, rt.cfg.trusted)
 	lg := logged{client: real, uri: append(uri, ctx.RequestURI()...)}
 	body, err := takeBody(&ctx.Request, rt.cfg)
 	lg.bodyIn = body.size // what was read of it, if refused
@@ -491,13 +493,17 @@ func isHopHeader(k []byte) bool {
 
 // clientIP is the address the request came from: the peer, or, when the
 // peer is a trusted proxy, the last untrusted address in X-Forwarded-For
-// (as nginx's real_ip_recursive does).
+// (as nginx's real_ip_recursive does). Every line of the field counts, in
+// any spelling, as one list: header names are not normalized, and a
+// trusted proxy may add its own line (HAProxy's option forwardfor) after
+// one the client forged, or spell it in lower case.
 func clientIP(ctx *fasthttp.RequestCtx, peer netip.Addr, trusted []netip.Prefix) (ip netip.Addr, fromTrusted bool) {
 	ip = peer
 	if !isTrusted(ip, trusted) {
 		return ip, false
 	}
-	xff := ctx.Request.Header.Peek("X-Forwarded-For")
+	var buf [256]byte
+	xff := appendFieldFold(buf[:0], &ctx.Request.Header, "X-Forwarded-For")
 	for len(xff) > 0 {
 		i := bytes.LastIndexByte(xff, ',')
 		a, err := netip.ParseAddr(string(bytes.TrimSpace(xff[i+1:])))
@@ -514,6 +520,21 @@ func clientIP(ctx *fasthttp.RequestCtx, peer netip.Addr, trusted []netip.Prefix)
 		xff = xff[:i]
 	}
 	return ip, true
+}
+
+// appendFieldFold appends the values of every field named name, in any
+// spelling, in order, joined with ", " (one list, RFC 9110 §5.3).
+func appendFieldFold(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
+	first := true
+	for k, v := range h.All() {
+		if len(k) == len(name) && strings.EqualFold(string(k), name) {
+			if !first {
+				dst = append(dst, ", "...)
+			}
+			dst, first = append(dst, v...), false
+		}
+	}
+	return dst
 }
 
 func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {

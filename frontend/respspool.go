@@ -51,7 +51,7 @@ const spoolPiece = 64 << 10
 type spool struct {
 	src  *upstreamBody
 	conn net.Conn // the upstream connection
-	f    *os.File
+	f    spoolFile
 	sp   *spooling
 
 	mu      sync.Mutex
@@ -69,6 +69,13 @@ type spool struct {
 	read int64
 	n    int64       // bytes handed to the client's connection
 	sent func(int64) // told n once the response is over (access log, metrics)
+}
+
+// spoolFile is what a spool uses of its temporary file (an *os.File).
+type spoolFile interface {
+	io.WriterAt
+	io.ReaderAt
+	io.Closer
 }
 
 // newSpool starts spooling src, the body of a response from conn. It fails

@@ -9,13 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
 // testSpool spools r through a spool whose file is f, within limit and a
 // total of which inUse is taken, and returns it with the channel its
 // upstream connection's release reports to (true: handed back for reuse).
-func testSpool(t *testing.T, r io.Reader, f *os.File, limit, total int64, inUse *atomic.Int64) (*spool, chan bool) {
+func testSpool(t *testing.T, r io.Reader, f spoolFile, limit, total int64, inUse *atomic.Int64) (*spool, chan bool) {
 	t.Helper()
 	released := make(chan bool, 1)
 	src := &upstreamBody{r: r, size: -1, release: func(clean bool) { released <- clean }}
@@ -47,6 +48,19 @@ func patternBytes(n int) []byte {
 		b[i] = byte(i * 13)
 	}
 	return b
+}
+
+// failingAfter is a file whose writes fail past a size, as on a full disk.
+type failingAfter struct {
+	*os.File
+	size int64
+}
+
+func (f failingAfter) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.size {
+		return 0, syscall.ENOSPC
+	}
+	return f.File.WriteAt(p, off)
 }
 
 // tempFile is a new temporary file, or one open for reading only (its
@@ -83,14 +97,15 @@ func TestSpoolHandoff(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		readOnly     bool
+		full         int64 // writes fail past this (0: never)
 		limit, taken int64
 		eofWithData  bool
 	}{
-		{"a write fails", true, 1 << 30, 0, false},
-		{"a write fails on the last piece", true, 1 << 30, 0, true},
-		{"max_temp_file_size mid-piece", false, 2*spoolPiece + 1000, 0, false},
-		{"max_temp_file_size on the last piece", false, int64(len(data)) - 50, 0, true},
-		{"max_temp_total taken", false, 1 << 30, 1<<20 - spoolPiece/2, false},
+		{"a write fails", true, 0, 1 << 30, 0, false},
+		{"a write fails on the last piece", false, 5 * spoolPiece, 1 << 30, 0, true},
+		{"max_temp_file_size mid-piece", false, 0, 2*spoolPiece + 1000, 0, false},
+		{"max_temp_file_size on the last piece", false, 0, int64(len(data)) - 50, 0, true},
+		{"max_temp_total taken", false, 0, 1 << 30, 1 << 20, false},
 	} {
 		var r io.Reader = bytes.NewReader(data)
 		if tc.eofWithData {
@@ -98,7 +113,15 @@ func TestSpoolHandoff(t *testing.T) {
 		}
 		var inUse atomic.Int64
 		inUse.Store(tc.taken)
-		s, released := testSpool(t, r, tempFile(t, tc.readOnly), tc.limit, 1<<20, &inUse)
+		var f spoolFile = tempFile(t, tc.readOnly)
+		if tc.full > 0 {
+			f = failingAfter{f.(*os.File), tc.full}
+		}
+		total := int64(1 << 30)
+		if tc.taken > 0 {
+			total = tc.taken + spoolPiece/2 // not room for a whole piece
+		}
+		s, released := testSpool(t, r, f, tc.limit, total, &inUse)
 		got, err := io.ReadAll(s)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Errorf("%s: read %d bytes (%v); want the %d spooled", tc.name, len(got), err, len(data))

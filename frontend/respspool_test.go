@@ -183,7 +183,7 @@ func gaugeValue(t *testing.T, fe *running, name string) float64 {
 func TestSpoolLimit(t *testing.T) {
 	const size = 24 << 20
 	for _, limits := range [][2]sitefile.Size{{1 << 20, 2 << 30}, {1 << 30, 1 << 20}, {0, 2 << 30}} {
-		limit := limits
+		limit := limits // for the messages
 		up := startSpoolUpstream(t, size)
 		cfg := proxyConfig(up.addr)
 		cfg.BodyTempDir = t.TempDir()
@@ -191,13 +191,13 @@ func TestSpoolLimit(t *testing.T) {
 		fe := startFrontend(t, cfg)
 		cl := stalledGet(t, fe.addr[0], "/big", 1<<10)
 		if _, ok := waitDone(up, 500*time.Millisecond); ok {
-			t.Errorf("max_temp_file_size, max_temp_total %d: the upstream sent it all while the client stalled", limit)
+			t.Errorf("max_temp_file_size, max_temp_total %v: the upstream sent it all while the client stalled", limit)
 		}
 		if body, err := cl.rest(t); err != nil || !bytes.Equal(body, pattern(size)) {
-			t.Errorf("max_temp_file_size, max_temp_total %d: the client got %d bytes (%v); want the %d sent", limit, len(body), err, size)
+			t.Errorf("max_temp_file_size, max_temp_total %v: the client got %d bytes (%v); want the %d sent", limit, len(body), err, size)
 		}
 		if err, ok := waitDone(up, 5*time.Second); !ok || err != nil {
-			t.Errorf("max_temp_file_size, max_temp_total %d: the upstream's send: %v, %v", limit, ok, err)
+			t.Errorf("max_temp_file_size, max_temp_total %v: the upstream's send: %v, %v", limit, ok, err)
 		}
 	}
 }

@@ -147,7 +147,7 @@ func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, res
 // stream is what the client is sent body from: a spool, or the body
 // itself when spooling is off or its temporary file cannot be made.
 func (t transport) stream(body *upstreamBody, conn net.Conn) io.Reader {
-	if t.spool == nil || t.spool.limit <= 0 {
+	if t.spool == nil || t.spool.limit <= 0 || t.spool.total <= 0 {
 		return body
 	}
 	s, err := newSpool(body, conn, t.spool)

@@ -230,7 +230,6 @@ func TestSendThenReadFull(t *testing.T) {
 // TestSendThenReadErrors: a write to a reset connection is the write's
 // error with nothing sent; an answer that does not come is the read
 // deadline's, with all sent.
-
 func TestSendThenReadErrors(t *testing.T) {
 	s, c, peer := pair(t, "tcp")
 	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
