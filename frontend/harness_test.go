@@ -1,10 +1,12 @@
 package frontend_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,39 @@ func startFrontend(t testing.TB, cfg *frontend.Config) *running {
 		f.Close()
 	})
 	return &running{f: f, addr: addrs, reg: reg}
+}
+
+// startWithTempDirGone starts cfg with a body_temp_dir of its own, and
+// removes that folder under the running frontend.
+func startWithTempDirGone(t *testing.T, cfg *frontend.Config) *running {
+	t.Helper()
+	cfg.BodyTempDir = t.TempDir() + "/d"
+	if err := os.Mkdir(cfg.BodyTempDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fe := startFrontend(t, cfg)
+	if err := os.Remove(cfg.BodyTempDir); err != nil {
+		t.Fatal(err)
+	}
+	return fe
+}
+
+// keepAlive is an upstream that serves each connection's requests in turn
+// with serve, until the client closes or serve returns false, and returns
+// its address; onConn, if set, is told of each new connection.
+func keepAlive(t testing.TB, onConn func(), serve func(c net.Conn, req *http.Request) bool) string {
+	return proctest.RawServer(t, func(c net.Conn) {
+		if onConn != nil {
+			onConn()
+		}
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil || !serve(c, req) {
+				return
+			}
+		}
+	})
 }
 
 // proxyConfig proxies every path of a default host to addrs.

@@ -40,24 +40,17 @@ type seenBody struct {
 
 func startBodyUpstream(t *testing.T) *bodyUpstream {
 	u := &bodyUpstream{seen: make(chan seenBody, 16)}
-	u.addr = proctest.RawServer(t, func(c net.Conn) {
-		u.conns.Add(1)
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			h := sha256.New()
-			n, err := io.Copy(h, req.Body)
-			if err != nil {
-				return
-			}
-			u.seen <- seenBody{req.Header.Get("Content-Length"), len(req.TransferEncoding) > 0, int(n), hex.EncodeToString(h.Sum(nil)),
-				req.Header.Get("X-Sum") + req.Trailer.Get("X-Sum"), req.Header.Get("Content-Type")}
-			reply := strconv.FormatInt(n, 10)
-			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(reply), reply)
+	u.addr = keepAlive(t, func() { u.conns.Add(1) }, func(c net.Conn, req *http.Request) bool {
+		h := sha256.New()
+		n, err := io.Copy(h, req.Body)
+		if err != nil {
+			return false
 		}
+		u.seen <- seenBody{req.Header.Get("Content-Length"), len(req.TransferEncoding) > 0, int(n), hex.EncodeToString(h.Sum(nil)),
+			req.Header.Get("X-Sum") + req.Trailer.Get("X-Sum"), req.Header.Get("Content-Type")}
+		reply := strconv.FormatInt(n, 10)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(reply), reply)
+		return true
 	})
 	return u
 }
@@ -518,14 +511,7 @@ func TestSpooledBodyRetried(t *testing.T) {
 // own fault: 500, not 400.
 func TestBodyTempDirFails(t *testing.T) {
 	up, cfg := bodyProxy(t)
-	cfg.BodyTempDir = t.TempDir() + "/d"
-	if err := os.Mkdir(cfg.BodyTempDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fe := startFrontend(t, cfg)
-	if err := os.Remove(cfg.BodyTempDir); err != nil {
-		t.Fatal(err)
-	}
+	fe := startWithTempDirGone(t, cfg)
 	resp, _ := send(t, http.MethodPost, fe.url("/u"), bytes.NewReader(patterned(100<<10)), "Content-Type", "application/octet-stream")
 	if resp.StatusCode != 500 || up.conns.Load() != 0 {
 		t.Errorf("status %d (%d upstream connections); want 500", resp.StatusCode, up.conns.Load())

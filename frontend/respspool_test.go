@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnstack/cairn/internal/proctest"
 	"github.com/cairnstack/cairn/internal/sitefile"
 )
 
@@ -29,42 +28,33 @@ type spoolUpstream struct {
 func startSpoolUpstream(t *testing.T, size int) *spoolUpstream {
 	body := pattern(size)
 	u := &spoolUpstream{done: make(chan error, 8)}
-	u.addr = proctest.RawServer(t, func(c net.Conn) {
-		u.conns.Add(1)
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
+	u.addr = keepAlive(t, func() { u.conns.Add(1) }, func(c net.Conn, req *http.Request) bool {
+		var err error
+		switch req.URL.Path {
+		case "/big":
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+			_, err = c.Write(body)
+			u.done <- err
+		case "/chunked":
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+			for i := 0; i < size && err == nil; i += 1 << 20 {
+				_, err = fmt.Fprintf(c, "%x\r\n%s\r\n", len(body[i:min(i+1<<20, size)]), body[i:min(i+1<<20, size)])
 			}
-			switch req.URL.Path {
-			case "/big":
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
-				_, err = c.Write(body)
-				u.done <- err
-			case "/chunked":
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-				for i := 0; i < size && err == nil; i += 1 << 20 {
-					_, err = fmt.Fprintf(c, "%x\r\n%s\r\n", len(body[i:min(i+1<<20, size)]), body[i:min(i+1<<20, size)])
-				}
-				if err == nil {
-					_, err = io.WriteString(c, "0\r\n\r\n")
-				}
-				u.done <- err
-			case "/slow":
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
-				for i := 0; i < size && err == nil; i += 64 << 10 {
-					_, err = c.Write(body[i:min(i+64<<10, size)])
-					time.Sleep(10 * time.Millisecond)
-				}
-				u.done <- err
-				if err != nil {
-					return
-				}
-			default:
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			if err == nil {
+				_, err = io.WriteString(c, "0\r\n\r\n")
 			}
+			u.done <- err
+		case "/slow":
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+			for i := 0; i < size && err == nil; i += 64 << 10 {
+				_, err = c.Write(body[i:min(i+64<<10, size)])
+				time.Sleep(10 * time.Millisecond)
+			}
+			u.done <- err
+		default:
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
+		return err == nil
 	})
 	return u
 }
@@ -257,15 +247,7 @@ func TestSpoolClientLeaves(t *testing.T) {
 func TestSpoolTempDirGone(t *testing.T) {
 	const size = 4 << 20
 	up := startSpoolUpstream(t, size)
-	cfg := proxyConfig(up.addr)
-	cfg.BodyTempDir = t.TempDir() + "/d"
-	if err := os.Mkdir(cfg.BodyTempDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	fe := startFrontend(t, cfg)
-	if err := os.Remove(cfg.BodyTempDir); err != nil {
-		t.Fatal(err)
-	}
+	fe := startWithTempDirGone(t, proxyConfig(up.addr))
 	if resp, body := get(t, fe.url("/big")); resp.StatusCode != 200 || body != string(pattern(size)) {
 		t.Errorf("without a temporary folder: %d, %d bytes; want 200 and the %d sent", resp.StatusCode, len(body), size)
 	}

@@ -243,22 +243,14 @@ func TestStreamedBodySlowUpstream(t *testing.T) {
 // part of one the client abandoned.
 func TestAccessLogStreamedBytes(t *testing.T) {
 	big := pattern(8 << 20)
-	up := proctest.RawServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			if req.URL.Path == "/chunked" {
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", 3<<20, big[:3<<20])
-				continue
-			}
-			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(big))
-			if _, err := c.Write(big); err != nil {
-				return
-			}
+	up := keepAlive(t, nil, func(c net.Conn, req *http.Request) bool {
+		if req.URL.Path == "/chunked" {
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", 3<<20, big[:3<<20])
+			return true
 		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(big))
+		_, err := c.Write(big)
+		return err == nil
 	})
 	cfg := proxyConfig(up)
 	cfg.AccessLog = filepath.Join(t.TempDir(), "access.log")
@@ -387,16 +379,10 @@ func TestClosedPooledConns(t *testing.T) {
 // its body, and keeps the connection, is heard at once, also on a
 // connection used a moment before.
 func TestEarlyAnswer(t *testing.T) {
-	up := proctest.RawServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			io.Copy(io.Discard, req.Body) // read after answering
-		}
+	up := keepAlive(t, nil, func(c net.Conn, req *http.Request) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		io.Copy(io.Discard, req.Body) // read after answering
+		return true
 	})
 	cfg := proxyReadTimeout(up, 2*time.Second)
 	cfg.BodyBufferSize = 32 << 20 // the body goes from memory, in one write after the head
