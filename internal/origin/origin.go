@@ -72,6 +72,10 @@ func (o *Origin) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.ShutdownWithContext(sctx)
+	// fasthttp's Shutdown closes only a listener Serve has registered; one
+	// that Serve had not reached yet would be accepted from forever (a
+	// test that stopped at once hung in its cleanup).
+	_ = ln.Close()
 	return <-done
 }
 

@@ -2,9 +2,12 @@ package origin
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"io"
+	"net"
 	"testing"
+	"time"
 )
 
 func TestPublicBase(t *testing.T) {
@@ -37,5 +40,25 @@ func TestPageIsWellFormedXML(t *testing.T) {
 	}
 	if len(page) < 19<<10 || len(page) > 21<<10 {
 		t.Errorf("page of %d bytes; want about 20 KB", len(page))
+	}
+}
+
+// TestServeStopsAtOnce: an origin stopped as soon as it starts returns
+// (fasthttp's Shutdown misses a listener its Serve has not registered yet).
+func TestServeStopsAtOnce(t *testing.T) {
+	for i := range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		done := make(chan error, 1)
+		go func() { done <- New("o", 0).Serve(ctx, ln) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: Serve did not return after its context ended", i)
+		}
 	}
 }
