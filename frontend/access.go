@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/cairnstack/cairn/internal/sitefile"
@@ -34,19 +33,12 @@ var htpasswdSchemes = []htpasswd.PasswdParser{
 
 // validateAccess parses allow and deny and reads the htpasswd file.
 func (r *Route) validateAccess() error {
-	r.allow, r.deny = nil, nil
-	for key, list := range map[string][]string{"allow": r.Allow, "deny": r.Deny} {
-		for i, s := range list {
-			p, err := parsePrefix(strings.TrimSpace(s))
-			if err != nil {
-				return sitefile.Errorf(key+"["+strconv.Itoa(i)+"]", "%v", err)
-			}
-			if key == "allow" {
-				r.allow = append(r.allow, p)
-			} else {
-				r.deny = append(r.deny, p)
-			}
-		}
+	var err error
+	if r.allow, err = parsePrefixes("allow", r.Allow); err != nil {
+		return err
+	}
+	if r.deny, err = parsePrefixes("deny", r.Deny); err != nil {
+		return err
 	}
 	r.users = nil
 	switch {
@@ -101,14 +93,13 @@ func readHtpasswd(path string) (*htpasswd.File, error) {
 	return htpasswd.NewFromReader(&kept, htpasswdSchemes, nil)
 }
 
-// guarded reports whether the route restricts who may use it.
-func (r *route) guarded() bool {
-	return len(r.allow) > 0 || len(r.deny) > 0 || r.users != nil
-}
-
 // admitted checks a request against its route's allow, deny and
-// auth_basic, and answers one refused: 403, or 401 with the challenge.
+// auth_basic (a nil route, or one without them, admits all), and answers
+// one refused: 403, or 401 with the challenge.
 func (f *Frontend) admitted(ctx *fasthttp.RequestCtx, rt *router, r *route) bool {
+	if r == nil {
+		return true
+	}
 	if len(r.allow) > 0 || len(r.deny) > 0 {
 		ip, _ := clientIP(ctx, peerAddr(ctx), rt.cfg.trusted)
 		if !r.admits(ip) {

@@ -399,13 +399,9 @@ func (c *Config) Validate(site sitefile.Site) error {
 	case "":
 		c.AccessLog = "stdout"
 	}
-	c.trusted = nil
-	for i, s := range c.TrustedProxies {
-		p, err := parsePrefix(s)
-		if err != nil {
-			return sitefile.Errorf("trusted_proxies["+strconv.Itoa(i)+"]", "%v", err)
-		}
-		c.trusted = append(c.trusted, p)
+	var err error
+	if c.trusted, err = parsePrefixes("trusted_proxies", c.TrustedProxies); err != nil {
+		return err
 	}
 	for key, v := range map[string]int64{"max_body_size": int64(c.MaxBodySize), "body_buffer_size": int64(c.BodyBufferSize), "max_header_size": int64(c.MaxHeaderSize),
 		"max_headers": int64(c.MaxHeaders), "max_conns": int64(c.MaxConns)} {
@@ -463,6 +459,19 @@ func (c *Config) loadErrorPages() error {
 		c.errorPages[code] = b
 	}
 	return nil
+}
+
+// parsePrefixes reads the list of addresses and CIDRs under key.
+func parsePrefixes(key string, list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range list {
+		p, err := parsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, sitefile.Errorf(key+"["+strconv.Itoa(i)+"]", "%v", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // parsePrefix reads an address or a CIDR. IPv4 written as IPv6

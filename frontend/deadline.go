@@ -44,7 +44,14 @@ type coarseConn struct {
 	hold     bool
 	pending  []byte
 	sendErr  error
-	lastSent time.Time // when the previous request was sent on it
+	lastSent time.Time  // when the previous request was sent on it
+	st       sendInRead // Conn, when it can write inside a read (a sockConn); else nothing is held
+}
+
+// sendInRead is a connection that can write inside a read
+// (rawsock.Socket.SendThenRead).
+type sendInRead interface {
+	SendThenRead(w, r []byte) (sent, n int, err error)
 }
 
 // Holding a request for the read of its answer skips the first read of
@@ -64,7 +71,8 @@ const (
 )
 
 func newCoarseConn(c net.Conn, readTimeout time.Duration) *coarseConn {
-	return &coarseConn{Conn: c, readTimeout: readTimeout}
+	st, _ := c.(sendInRead)
+	return &coarseConn{Conn: c, readTimeout: readTimeout, st: st}
 }
 
 // slack is how late a kept or newly armed deadline may be: a sixteenth of
@@ -98,7 +106,7 @@ func (c *coarseConn) SetReadDeadline(t time.Time) error {
 // holdRequest is called as a request, sent at now, is about to be
 // written: it is held if it can be (above).
 func (c *coarseConn) holdRequest(now time.Time) {
-	c.hold = c.used && now.Sub(c.lastSent) < sendThenReadWithin
+	c.hold = c.st != nil && c.used && now.Sub(c.lastSent) < sendThenReadWithin
 	c.lastSent, c.sendErr, c.pending = now, nil, c.pending[:0]
 }
 
@@ -130,22 +138,13 @@ func (c *coarseConn) sendPending() error {
 }
 
 // sendThenRead sends the held request and reads the first of its
-// answer. On a sockConn the write is made inside the read
-// (rawsock.Socket.SendThenRead), which saves the read that would find
-// nothing; about one system call of the six a proxied request costs.
+// answer, the write made inside the read (rawsock.Socket.SendThenRead),
+// which saves the read that would find nothing; about one system call of
+// the six a proxied request costs.
 func (c *coarseConn) sendThenRead(p []byte) (int, error) {
 	w := c.pending
 	c.pending, c.hold = c.pending[:0], false
-	st, ok := c.Conn.(interface {
-		SendThenRead(w, r []byte) (sent, n int, err error)
-	})
-	if !ok {
-		if _, c.sendErr = c.Conn.Write(w); c.sendErr != nil {
-			return 0, c.sendErr
-		}
-		return c.Conn.Read(p)
-	}
-	sent, n, err := st.SendThenRead(w, p)
+	sent, n, err := c.st.SendThenRead(w, p)
 	if sent == len(w) {
 		return n, err
 	}

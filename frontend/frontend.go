@@ -264,7 +264,7 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 	}
 	path := string(ctx.Path())
 	r, groups := rt.host(ctx.Host()).match(path)
-	refused := r != nil && r.guarded() && !f.admitted(ctx, rt, r)
+	refused := !f.admitted(ctx, rt, r)
 	if (r == nil || r.pool == nil || refused) && !f.dropBody(ctx, rt.cfg, &lg) {
 		f.finish(ctx, r, start, lg)
 		return
@@ -313,7 +313,7 @@ func (f *Frontend) expect(ctx *fasthttp.RequestCtx, l Listener) int {
 	if l.RedirectHTTPS {
 		return fasthttp.StatusContinue
 	}
-	if r, _ := rt.host(ctx.Host()).match(string(ctx.Path())); r != nil && r.guarded() && !f.admitted(ctx, rt, r) {
+	if r, _ := rt.host(ctx.Host()).match(string(ctx.Path())); !f.admitted(ctx, rt, r) {
 		status := ctx.Response.StatusCode()
 		f.finish(ctx, r, time.Now(), logged{})
 		return status

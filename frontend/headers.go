@@ -43,15 +43,7 @@ func addedHeaders(host, route map[string]string) [][2]string {
 	for k, v := range src {
 		out = append(out, [2]string{k, v})
 	}
-	slices.SortFunc(out, func(a, b [2]string) int {
-		if a[0] < b[0] {
-			return -1
-		}
-		if a[0] > b[0] {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	return out
 }
 

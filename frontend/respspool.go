@@ -29,8 +29,8 @@ import (
 // it.
 
 // spooling is how an upstream's responses are spooled: the frontend's
-// body_temp_dir, max_temp_file_size (0: not at all, streamed as they come)
-// and max_temp_total.
+// body_temp_dir, max_temp_file_size and max_temp_total (with either at 0
+// there is none, and bodies are streamed as the client takes them).
 type spooling struct {
 	dir     string
 	limit   int64
@@ -67,8 +67,7 @@ type spool struct {
 
 	// Read's own, used by fasthttp's writer only.
 	read int64
-	n    int64       // bytes handed to the client's connection
-	sent func(int64) // told n once the response is over (access log, metrics)
+	sentBytes
 }
 
 // spoolFile is what a spool uses of its temporary file (an *os.File).
@@ -101,8 +100,11 @@ func newSpool(src *upstreamBody, conn net.Conn, sp *spooling) (*spool, error) {
 func (s *spool) fill() {
 	buf := make([]byte, spoolPiece)
 	var off int64
-	for {
-		n, err := s.src.Read(buf)
+	var err error
+	var handoff, stopped, closeFile bool
+	for filling := true; filling; {
+		var n int
+		n, err = s.src.Read(buf)
 		var tail []byte
 		if n > 0 {
 			k := s.reserve(off, n)
@@ -122,6 +124,7 @@ func (s *spool) fill() {
 		}
 		s.mu.Lock()
 		s.written = off
+		filling = false
 		switch {
 		case tail != nil:
 			s.handoff, s.tail, s.tailEnd = true, tail, err
@@ -130,30 +133,27 @@ func (s *spool) fill() {
 			s.err = err
 		case off >= s.sp.limit:
 			s.handoff = true
-		case !s.stopped:
-			s.cond.Broadcast()
-			s.mu.Unlock()
-			continue
+		default:
+			filling = !s.stopped
 		}
-		s.filling = false
-		handoff, stopped, closeFile := s.handoff, s.stopped, s.closed
+		s.filling = filling
+		handoff, stopped, closeFile = s.handoff, s.stopped, s.closed
 		s.cond.Broadcast()
 		s.mu.Unlock()
-		if closeFile {
-			s.closeFile()
-		}
-		if handoff && !stopped {
-			return // Read goes on with tail and src, CloseWithError releases it
-		}
-		switch {
-		case stopped:
-			err = errClientGone
-		case err == io.EOF:
-			err = nil
-		}
-		s.src.CloseWithError(err) // released for reuse only after a clean end
-		return
 	}
+	if closeFile {
+		s.closeFile()
+	}
+	if handoff && !stopped {
+		return // Read goes on with tail and src, CloseWithError releases it
+	}
+	switch {
+	case stopped:
+		err = errClientGone
+	case err == io.EOF:
+		err = nil
+	}
+	s.src.CloseWithError(err) // released for reuse only after a clean end
 }
 
 // reserve is how many of the n bytes read at off may go into the file:
@@ -218,9 +218,6 @@ func (s *spool) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// onSent sets what is told the bytes sent once the response is over.
-func (s *spool) onSent(f func(int64)) { s.sent = f }
-
 // CloseWithError is called by fasthttp once the response has been written
 // (err is the write's error), or dropped. A filler still reading from the
 // upstream has its connection closed under it: the client is gone, or the
@@ -240,9 +237,6 @@ func (s *spool) CloseWithError(err error) error {
 	default:
 		s.closeFile()
 	}
-	if s.sent != nil {
-		s.sent(s.n)
-		s.sent = nil
-	}
+	s.report()
 	return nil
 }

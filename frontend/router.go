@@ -49,8 +49,11 @@ func newRouter(cfg *Config, m *metrics, logger *slog.Logger) (*router, error) {
 		return nil, err
 	}
 	rt := &router{cfg: cfg, exact: map[string]*vhost{}, pools: map[string]*pool{}, files: files}
-	sp := &spooling{dir: cfg.BodyTempDir, limit: int64(cfg.MaxTempFileSize), total: int64(cfg.MaxTempTotal),
-		inUse: &m.spoolBytes, spooled: m.spooledResponses, logger: logger}
+	var sp *spooling // nil: off
+	if cfg.MaxTempFileSize > 0 && cfg.MaxTempTotal > 0 {
+		sp = &spooling{dir: cfg.BodyTempDir, limit: int64(cfg.MaxTempFileSize), total: int64(cfg.MaxTempTotal),
+			inUse: &m.spoolBytes, spooled: m.spooledResponses, logger: logger}
+	}
 	for name, u := range cfg.Upstreams {
 		rt.pools[name] = newPool(name, u, m, sp)
 	}

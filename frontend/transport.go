@@ -147,7 +147,7 @@ func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, res
 // stream is what the client is sent body from: a spool, or the body
 // itself when spooling is off or its temporary file cannot be made.
 func (t transport) stream(body *upstreamBody, conn net.Conn) io.Reader {
-	if t.spool == nil || t.spool.limit <= 0 || t.spool.total <= 0 {
+	if t.spool == nil {
 		return body
 	}
 	s, err := newSpool(body, conn, t.spool)
@@ -270,8 +270,7 @@ type upstreamBody struct {
 	untilClose bool          // the body ends where the upstream closes
 	ended      bool
 	release    func(clean bool)
-	n          int64       // bytes read, so handed to the client's connection
-	sent       func(int64) // told n once the response is over (access log, metrics)
+	sentBytes  // bytes read, so handed to the client's connection
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
@@ -304,8 +303,24 @@ type streamedBody interface {
 	onSent(func(int64))
 }
 
+// sentBytes counts the bytes of a streamed body handed to the client's
+// connection, and tells them once the response is over (access log,
+// metrics).
+type sentBytes struct {
+	n    int64
+	sent func(int64)
+}
+
 // onSent sets what is told the bytes sent once the response is over.
-func (b *upstreamBody) onSent(f func(int64)) { b.sent = f }
+func (c *sentBytes) onSent(f func(int64)) { c.sent = f }
+
+// report tells the bytes sent, once.
+func (c *sentBytes) report() {
+	if c.sent != nil {
+		c.sent(c.n)
+		c.sent = nil
+	}
+}
 
 // CloseWithError is called by fasthttp once the response has been written
 // (err is the write's error), or dropped.
@@ -314,9 +329,6 @@ func (b *upstreamBody) CloseWithError(err error) error {
 		b.release(err == nil && b.ended && !b.untilClose)
 		b.release = nil
 	}
-	if b.sent != nil {
-		b.sent(b.n)
-		b.sent = nil
-	}
+	b.report()
 	return nil
 }

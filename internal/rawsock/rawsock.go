@@ -71,6 +71,11 @@ func (s *Socket) Read(p []byte) (int, error) {
 	s.rbuf, s.rn, s.rerrno = p, 0, 0
 	err := s.rc.Read(s.readFn)
 	s.rbuf = nil
+	return s.readResult(err)
+}
+
+// readResult is what a read that ended with err (the runtime's) returns.
+func (s *Socket) readResult(err error) (int, error) {
 	switch {
 	case err != nil:
 		return 0, err
@@ -121,12 +126,9 @@ func (s *Socket) SendThenRead(w, r []byte) (sent, n int, err error) {
 		return sent, 0, os.NewSyscallError("write", s.werrno)
 	case sent < len(w):
 		return sent, 0, nil
-	case s.rerrno != 0:
-		return sent, 0, os.NewSyscallError("read", s.rerrno)
-	case s.rn == 0:
-		return sent, 0, io.EOF
 	}
-	return sent, s.rn, nil
+	n, err = s.readResult(nil)
+	return sent, n, err
 }
 
 // read makes one read; false means nothing was there (EAGAIN): wait. In a
