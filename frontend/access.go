@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/cairnstack/cairn/internal/sitefile"
@@ -61,7 +60,7 @@ func (r *Route) validateAccess() error {
 // library cannot read is an error naming the line, not the hash (which
 // the start-up log would show).
 func readHtpasswd(path string) (*htpasswd.File, error) {
-	b, err := os.ReadFile(path)
+	b, err := sitefile.ReadFile(path, sitefile.MaxSiteFile)
 	if err != nil {
 		return nil, err
 	}

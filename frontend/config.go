@@ -452,7 +452,7 @@ func (c *Config) loadErrorPages() error {
 		if err != nil || code < 400 || code > 599 {
 			return sitefile.Errorf("error_pages."+k, "not an error status")
 		}
-		b, err := os.ReadFile(path)
+		b, err := sitefile.ReadFile(path, sitefile.MaxPageFile)
 		if err != nil {
 			return sitefile.Errorf("error_pages."+k, "%v", err)
 		}

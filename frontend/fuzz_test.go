@@ -7,14 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnstack/cairn/internal/sitefile"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
 
@@ -346,5 +350,67 @@ func FuzzBasicAuth(f *testing.F) {
 		if u, p, ok := parseBasicAuth([]byte(again)); !ok || u != user || p != pass {
 			t.Fatalf("parseBasicAuth(%q) = %q, %q; encoded again: %q, %q, %v", h, user, pass, u, p, ok)
 		}
+	})
+}
+
+// FuzzConfig runs a site file's [frontend] section through decoding and
+// validation: any input is refused with an error naming where, or accepted,
+// and an accepted one always builds its router (routes, upstream pools,
+// static roots, metrics labels) without a panic.
+func FuzzConfig(f *testing.F) {
+	site, err := os.ReadFile("../site.toml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(site)
+	f.Add([]byte(`[frontend]
+trusted_proxies = ["10.0.0.0/8", "::1"]
+error_pages = { "502" = "testdata/fuzz/FuzzBasicAuth/../../../doc.go" }
+[frontend.upstreams.z]
+addrs = ["127.0.0.1:1", "[::1]:2"]
+fail_timeout = "1s"
+[[frontend.hosts]]
+names = ["a.example", "*.b.example"]
+headers = { "X-A" = "1" }
+[[frontend.hosts.routes]]
+regex = '^/(a|b)/(.*)$'
+redirect = "https://x/$2{uri}"
+redirect_code = 301
+[[frontend.hosts.routes]]
+path = "/s/"
+static = "testdata"
+expires = "1h"
+expires_modified = true
+deny = ["192.0.2.0/24"]
+[[frontend.hosts.routes]]
+path = "/"
+proxy = "z"
+zope = { site = "Plone", base = "/x", host = "h", port = 8080 }
+headers = { "Strict-Transport-Security" = "max-age=1" }
+`))
+	f.Add([]byte("[frontend]\nmax_body_size = \"-1\"\n[[frontend.hosts]]\n[[frontend.hosts.routes]]\npath = \"x\"\nrespond = \"\"\nstatus = 1000\n"))
+	tmp := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var site sitefile.Site
+		cfg := NewConfig()
+		doc, err := sitefile.Decode("site.toml", data, "frontend", &site, cfg)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty decoding error")
+			}
+			return
+		}
+		cfg.BodyTempDir = tmp // Validate makes a file there
+		if err := cfg.Validate(site); err != nil {
+			if located := doc.Locate(err); located == nil || located.Error() == "" {
+				t.Fatalf("validation error %v located as %v", err, located)
+			}
+			return
+		}
+		rt, err := newRouter(cfg, newMetrics(prometheus.NewRegistry(), func() float64 { return 0 }), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatalf("valid configuration without a router: %v", err)
+		}
+		rt.close()
 	})
 }

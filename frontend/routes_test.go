@@ -58,6 +58,11 @@ func TestVirtualHostsAndRoutes(t *testing.T) {
 }
 
 func TestConfigValidation(t *testing.T) {
+	dir := t.TempDir()
+	huge := dir + "/huge.html" // an error page is held in memory: at most 1 MiB
+	if err := os.WriteFile(huge, make([]byte, 1<<20+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	bad := []struct {
 		name string
 		edit func(c *frontend.Config)
@@ -73,6 +78,9 @@ func TestConfigValidation(t *testing.T) {
 		{"bad trusted", func(c *frontend.Config) { c.TrustedProxies = []string{"nonsense"} }, "trusted_proxies[0]"},
 		{"bad listener", func(c *frontend.Config) { c.Listeners = []frontend.Listener{{Addr: "nowhere"}} }, "listeners[0].addr"},
 		{"half tls", func(c *frontend.Config) { c.Listeners = []frontend.Listener{{Addr: ":1", TLSCert: "x"}} }, "listeners[0].tls_key"},
+		{"error page a folder", func(c *frontend.Config) { c.ErrorPages = map[string]string{"502": dir} }, "error_pages.502"},
+		{"error page a device", func(c *frontend.Config) { c.ErrorPages = map[string]string{"503": "/dev/zero"} }, "error_pages.503"},
+		{"error page too large", func(c *frontend.Config) { c.ErrorPages = map[string]string{"504": huge} }, "error_pages.504"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,8 @@ package frontend
 import (
 	"crypto/tls"
 	"sync/atomic"
+
+	"github.com/cairnstack/cairn/internal/sitefile"
 )
 
 // certStore holds a listener's certificate; a reload swaps it, and new
@@ -12,7 +14,7 @@ type certStore struct {
 }
 
 func loadCert(certFile, keyFile string) (*tls.Certificate, error) {
-	c, err := tls.LoadX509KeyPair(certFile, keyFile)
+	c, err := sitefile.KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}

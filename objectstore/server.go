@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnstack/cairn/blobstore"
+	"github.com/cairnstack/cairn/internal/sitefile"
 	"github.com/cairnstack/cairn/objectstore/zeo"
 )
 
@@ -93,13 +94,13 @@ func New(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*Server, 
 		s.codecs[enc] = zeo.Codec{Encoding: enc, Limits: zeo.Limits{MaxEncoded: int(cfg.MaxFrame)}}
 	}
 	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		cert, err := sitefile.KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
 			return nil, fmt.Errorf("objectstore: tls: %w", err)
 		}
 		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		if cfg.TLSClientCA != "" {
-			pem, err := os.ReadFile(cfg.TLSClientCA)
+			pem, err := sitefile.ReadFile(cfg.TLSClientCA, sitefile.MaxPEMFile)
 			if err != nil {
 				return nil, fmt.Errorf("objectstore: tls: %w", err)
 			}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -131,7 +130,7 @@ type Doc struct {
 // Unknown keys in section and type errors come back as *Error with the line
 // and key at fault.
 func Load(path, section string, site *Site, cfg any) (*Doc, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxSiteFile)
 	if err != nil {
 		return nil, err
 	}
