@@ -107,7 +107,7 @@ func (f *Frontend) admitted(ctx *fasthttp.RequestCtx, rt *router, r *route) bool
 			return false
 		}
 	}
-	if r.users != nil {
+	if r.users != nil && ctx.UserValue(passedKey{}) != r {
 		var buf [128]byte // the field in any spelling: a proxy may send it in lower case
 		user, pass, ok := parseBasicAuth(appendFieldFold(buf[:0], &ctx.Request.Header, "Authorization"))
 		if !ok || !r.users.Match(user, pass) {
@@ -118,9 +118,19 @@ func (f *Frontend) admitted(ctx *fasthttp.RequestCtx, rt *router, r *route) bool
 			ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="`+r.AuthBasic+`"`)
 			return false
 		}
+		// An upload announced with Expect: 100-continue is admitted twice,
+		// before its body and after: the password is checked once (a
+		// bcrypt hash costs tens of milliseconds). fasthttp drops the
+		// request's values once it is answered.
+		ctx.SetUserValue(passedKey{}, r)
 	}
 	return true
 }
+
+// passedKey marks, among a request's user values, the route whose
+// password the request has passed. A route of a configuration a reload has
+// replaced since is another *route, and asks again.
+type passedKey struct{}
 
 // admits applies deny, then allow, to a client address.
 func (r *route) admits(ip netip.Addr) bool {

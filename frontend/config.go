@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cairnstack/cairn/internal/sitefile"
-	"github.com/tg123/go-htpasswd"
 )
 
 // Config is the [frontend] section of the site file. Every field's comment
@@ -239,7 +238,12 @@ type Route struct {
 	Headers map[string]string `toml:"headers"`
 
 	allow, deny []netip.Prefix // Allow and Deny, parsed
-	users       *htpasswd.File // AuthBasicUserFile, read
+	users       passwords      // AuthBasicUserFile, read
+}
+
+// passwords checks a user's password: an htpasswd file (*htpasswd.File).
+type passwords interface {
+	Match(user, password string) bool
 }
 
 // Zope configures the VirtualHostMonster rewrite of a proxy route:
