@@ -190,12 +190,7 @@ func (s *spool) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	s.mu.Lock()
-	for s.read == s.written && s.filling {
-		s.cond.Wait()
-	}
-	written, handoff, err := s.written, s.handoff, s.err
-	s.mu.Unlock()
+	written, handoff, err := s.wait()
 	var n int
 	switch {
 	case s.read < written:
@@ -216,6 +211,70 @@ func (s *spool) Read(p []byte) (int, error) {
 	}
 	s.n += int64(n)
 	return n, err
+}
+
+// wait waits while the client has had all the file holds and the filler
+// runs, and tells what the file holds then, whether the rest is read from
+// the upstream here (handoff), and why the filler stopped short.
+func (s *spool) wait() (written int64, handoff bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.read == s.written && s.filling {
+		s.cond.Wait()
+	}
+	return s.written, s.handoff, s.err
+}
+
+// WriteTo sends the body of known length to the client's writer: what is
+// in the file goes with sendfile, from the page cache to the socket (w is
+// fasthttp's body writer, whose ReadFrom hands a file to the connection's,
+// sockConn.ReadFrom, once its buffer is flushed), instead of a pread and a
+// write per 32 KiB; the rest (a handoff's tail and the upstream) as Read
+// gives it. fasthttp calls it for a body of known length only; a chunked
+// one is read with Read.
+func (s *spool) WriteTo(w io.Writer) (total int64, err error) {
+	file, isFile := s.f.(*os.File)
+	rf, isRF := w.(io.ReaderFrom)
+	if isFile && isRF {
+		for {
+			written, _, _ := s.wait()
+			if s.read >= written {
+				break // the file is all sent: the rest, or the end, below
+			}
+			// sendfile sends from the file's offset (the filler writes
+			// with WriteAt, Read reads with ReadAt: neither moves it).
+			if _, err := file.Seek(s.read, io.SeekStart); err != nil {
+				return total, err
+			}
+			n, err := rf.ReadFrom(&io.LimitedReader{R: file, N: written - s.read})
+			s.read += n
+			s.n += n
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n == 0 {
+				return total, io.ErrUnexpectedEOF // the file is shorter than written
+			}
+		}
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := s.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
 }
 
 // CloseWithError is called by fasthttp once the response has been written

@@ -107,33 +107,107 @@ func TestSpoolHandoff(t *testing.T) {
 		{"max_temp_file_size on the last piece", false, 0, int64(len(data)) - 50, 0, true},
 		{"max_temp_total taken", false, 0, 1 << 30, 1 << 20, false},
 	} {
-		var r io.Reader = bytes.NewReader(data)
-		if tc.eofWithData {
-			r = &lastWithEOF{data}
-		}
-		var inUse atomic.Int64
-		inUse.Store(tc.taken)
-		var f spoolFile = tempFile(t, tc.readOnly)
-		if tc.full > 0 {
-			f = failingAfter{f.(*os.File), tc.full}
-		}
-		total := int64(1 << 30)
-		if tc.taken > 0 {
-			total = tc.taken + spoolPiece/2 // not room for a whole piece
-		}
-		s, released := testSpool(t, r, f, tc.limit, total, &inUse)
-		got, err := io.ReadAll(s)
-		if err != nil || !bytes.Equal(got, data) {
-			t.Errorf("%s: read %d bytes (%v); want the %d spooled", tc.name, len(got), err, len(data))
-		}
-		s.CloseWithError(nil)
-		if clean := <-released; !clean {
-			t.Errorf("%s: the connection was closed; want it handed back", tc.name)
-		}
-		if n := inUse.Load(); n != tc.taken {
-			t.Errorf("%s: max_temp_total holds %d after the response; want %d", tc.name, n, tc.taken)
+		for _, sendfile := range []bool{false, true} {
+			var r io.Reader = bytes.NewReader(data)
+			if tc.eofWithData {
+				r = &lastWithEOF{data}
+			}
+			var inUse atomic.Int64
+			inUse.Store(tc.taken)
+			var f spoolFile = tempFile(t, tc.readOnly)
+			if tc.full > 0 {
+				f = failingAfter{f.(*os.File), tc.full}
+			}
+			total := int64(1 << 30)
+			if tc.taken > 0 {
+				total = tc.taken + spoolPiece/2 // not room for a whole piece
+			}
+			s, released := testSpool(t, r, f, tc.limit, total, &inUse)
+			var got []byte
+			var err error
+			if sendfile { // as fasthttp sends a body of known length
+				var sink fileSink
+				_, err = s.WriteTo(&sink)
+				got = sink.b
+			} else {
+				got, err = io.ReadAll(s)
+			}
+			if err != nil || !bytes.Equal(got, data) {
+				t.Errorf("%s (sendfile %v): read %d bytes (%v); want the %d spooled", tc.name, sendfile, len(got), err, len(data))
+			}
+			s.CloseWithError(nil)
+			if clean := <-released; !clean {
+				t.Errorf("%s: the connection was closed; want it handed back", tc.name)
+			}
+			if n := inUse.Load(); n != tc.taken {
+				t.Errorf("%s: max_temp_total holds %d after the response; want %d", tc.name, n, tc.taken)
+			}
 		}
 	}
+}
+
+// fileSink is a writer with ReadFrom, as fasthttp's body writer is, which
+// takes what it is handed, a file or not.
+type fileSink struct{ b []byte }
+
+func (w *fileSink) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+func (w *fileSink) ReadFrom(r io.Reader) (int64, error) {
+	b, err := io.ReadAll(r)
+	w.b = append(w.b, b...)
+	return int64(len(b)), err
+}
+
+// TestSpoolSendfile: a body of known length goes from the file to the
+// client's connection as a file (so that sockConn.ReadFrom can send it
+// with sendfile), piece after piece as the filler writes them, from where
+// the client is in it.
+func TestSpoolSendfile(t *testing.T) {
+	data := patternBytes(7*spoolPiece + 5)
+	pr, pw := io.Pipe()
+	go func() {
+		for off := 0; off < len(data); off += spoolPiece {
+			pw.Write(data[off:min(off+spoolPiece, len(data))])
+		}
+		pw.Close()
+	}()
+	var inUse atomic.Int64
+	s, released := testSpool(t, pr, tempFile(t, false), 1<<30, 1<<30, &inUse)
+	var sink fileSinkOfFiles
+	n, err := s.WriteTo(&sink)
+	if err != nil || n != int64(len(data)) || !bytes.Equal(sink.b, data) {
+		t.Fatalf("WriteTo: %d bytes, %v; want the %d spooled", n, err, len(data))
+	}
+	if sink.files == 0 || sink.others != 0 {
+		t.Errorf("handed %d files and %d other readers; want files only", sink.files, sink.others)
+	}
+	if s.n != int64(len(data)) {
+		t.Errorf("counted %d bytes sent; want %d", s.n, len(data))
+	}
+	s.CloseWithError(nil)
+	if !<-released {
+		t.Error("the connection was closed; want it handed back")
+	}
+}
+
+// fileSinkOfFiles is a fileSink that counts what ReadFrom is handed.
+type fileSinkOfFiles struct {
+	fileSink
+	files, others int
+}
+
+func (w *fileSinkOfFiles) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if _, ok := lr.R.(*os.File); ok {
+			w.files++
+			return w.fileSink.ReadFrom(r)
+		}
+	}
+	w.others++
+	return w.fileSink.ReadFrom(r)
 }
 
 // TestSpoolCut: a body the upstream cuts short ends the client's read with
