@@ -3,6 +3,8 @@ package frontend
 import (
 	"bufio"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -22,8 +24,9 @@ import (
 type accessLog struct {
 	file *logfile.File
 
-	mu      sync.Mutex // guards w, buf and the time cache
+	mu      sync.Mutex // guards w, lost, buf and the time cache
 	w       *bufio.Writer
+	lost    error // why lines were dropped since the last flush (a full disk)
 	buf     []byte
 	timeSec int64  // the second timeStr was formatted for
 	timeStr []byte // $time_local, formatted once a second
@@ -59,9 +62,27 @@ func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte,
 	b := l.appendHead(l.buf[:0], ctx, remote, uri, now)
 	b = strconv.AppendInt(b, int64(sent), 10)
 	b = appendTail(b, ctx)
-	_, _ = l.w.Write(b)
+	l.write(b)
 	l.buf = b
 	l.mu.Unlock()
+}
+
+// write buffers a line; l.mu is held. A bufio.Writer keeps its first
+// write error for ever: after a failed write (a full disk) the buffer is
+// dropped, and the writer starts afresh on the file, so that logging
+// resumes once the file takes writes again (or after SIGUSR1's reopen).
+func (l *accessLog) write(b []byte) {
+	if _, err := l.w.Write(b); err != nil {
+		l.dropped(err)
+	}
+}
+
+// dropped forgets the buffered lines a write could not take; l.mu is held.
+func (l *accessLog) dropped(err error) {
+	if l.lost == nil {
+		l.lost = fmt.Errorf("access log lines lost: %w", err)
+	}
+	l.w.Reset(l.file)
 }
 
 // pendingLine is the line of a request whose body is still being sent:
@@ -90,7 +111,7 @@ func (l *accessLog) writePending(p pendingLine, sent int64) {
 	b := append(l.buf[:0], p.line[:p.cut]...)
 	b = strconv.AppendInt(b, sent, 10)
 	b = append(b, p.line[p.cut:]...)
-	_, _ = l.w.Write(b)
+	l.write(b)
 	l.buf = b
 	l.mu.Unlock()
 }
@@ -165,17 +186,27 @@ func appendEscaped(b, v []byte) []byte {
 	return b
 }
 
+// flush writes the buffered lines; its error says which were lost, since
+// the last flush.
 func (l *accessLog) flush() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Flush()
+	if err := l.w.Flush(); err != nil {
+		l.dropped(err)
+	}
+	err := l.lost
+	l.lost = nil
+	return err
 }
 
+// reopen flushes, then reopens the file (SIGUSR1, after logrotate moved
+// it), even when the flush failed: a new file may take what the old could
+// not.
 func (l *accessLog) reopen() error {
-	if err := l.flush(); err != nil {
-		return err
-	}
-	return l.file.Reopen()
+	ferr := l.flush()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return errors.Join(ferr, l.file.Reopen())
 }
 
 func (l *accessLog) close() error {
