@@ -150,7 +150,7 @@ func appendTail(b []byte, ctx *fasthttp.RequestCtx) []byte {
 
 func basicAuthUser(ctx *fasthttp.RequestCtx) string {
 	var buf [128]byte
-	user, _, ok := parseBasicAuth(appendFieldFold(buf[:0], &ctx.Request.Header, "Authorization"))
+	user, _, ok := parseBasicAuth(appendFieldFold(buf[:0], ctx.Request.Header.All(), "Authorization"))
 	if !ok {
 		return ""
 	}

@@ -65,8 +65,10 @@ func setEncoded(resp *fasthttp.Response, enc string, out []byte) {
 	resp.Header.SetContentLength(len(out))
 	// A strong validator names one representation; the compressed one is
 	// another (RFC 9110 §8.8.3), so weaken it as nginx does.
-	if et := resp.Header.Peek("ETag"); len(et) > 0 && !bytes.HasPrefix(et, []byte("W/")) {
-		resp.Header.Set("ETag", "W/"+string(et))
+	// Zope spells it "Etag".
+	var buf [128]byte
+	if et := appendFieldFold(buf[:0], resp.Header.All(), "ETag"); len(et) > 0 && !bytes.HasPrefix(et, []byte("W/")) {
+		replaceFold(&resp.Header, "ETag", "W/"+string(et))
 	}
 }
 
@@ -81,9 +83,12 @@ func acceptedEncoding(ae []byte) string {
 		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		name = strings.ToLower(strings.TrimSpace(name))
 		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if p, err := strconv.ParseFloat(v, 64); err == nil {
-				q = p
+		for param := range strings.SplitSeq(params, ";") {
+			k, v, _ := strings.Cut(param, "=")
+			if strings.EqualFold(strings.TrimSpace(k), "q") { // "Q=0" refuses too (RFC 9110 §12.4.2)
+				if p, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = p
+				}
 			}
 		}
 		if (name == "br" || name == "gzip") && q > 0 && (q > bestQ || q == bestQ && name == "br") {
@@ -93,9 +98,11 @@ func acceptedEncoding(ae []byte) string {
 	return best
 }
 
-// addVary adds a field to Vary unless it is listed already (or Vary is *).
+// addVary adds a field to Vary unless it is listed already (or Vary is *),
+// reading Vary in any spelling and over every line, and leaving one.
 func addVary(h *fasthttp.ResponseHeader, field string) {
-	v := h.Peek("Vary")
+	var buf [128]byte
+	v := appendFieldFold(buf[:0], h.All(), "Vary")
 	for rest := v; len(rest) > 0; {
 		var f []byte
 		if i := bytes.IndexByte(rest, ','); i >= 0 {
@@ -111,5 +118,5 @@ func addVary(h *fasthttp.ResponseHeader, field string) {
 		h.Set("Vary", field)
 		return
 	}
-	h.Set("Vary", string(v)+", "+field)
+	replaceFold(h, "Vary", string(v)+", "+field)
 }

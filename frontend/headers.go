@@ -58,19 +58,36 @@ func setAddedHeaders(resp *fasthttp.Response, headers [][2]string) {
 		return
 	}
 	for _, h := range headers {
-		for range 8 { // a spelling at a time (deleting moves the header's bytes)
-			var found []byte
-			for k := range resp.Header.All() {
-				if strings.EqualFold(string(k), h[0]) {
-					found = append(found[:0], k...)
-					break
+		if strings.EqualFold(h[0], "Vary") {
+			// Added to the response's own (Accept-Encoding, when it is
+			// compressible): it varies on both.
+			for f := range strings.SplitSeq(h[1], ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					addVary(&resp.Header, f)
 				}
 			}
-			if found == nil {
+			continue
+		}
+		replaceFold(&resp.Header, h[0], h[1])
+	}
+}
+
+// replaceFold sets a response field, replacing every field of that name
+// in any spelling (names are not normalized: an upstream's "Etag" or
+// "vary" is another field to fasthttp than "ETag" or "Vary").
+func replaceFold(h *fasthttp.ResponseHeader, name, value string) {
+	for range 8 { // a spelling at a time (deleting moves the header's bytes)
+		var found []byte
+		for k := range h.All() {
+			if strings.EqualFold(string(k), name) {
+				found = append(found[:0], k...)
 				break
 			}
-			resp.Header.DelBytes(found)
 		}
-		resp.Header.Set(h[0], h[1])
+		if found == nil {
+			break
+		}
+		h.DelBytes(found)
 	}
+	h.Set(name, value)
 }

@@ -503,7 +503,7 @@ func clientIP(ctx *fasthttp.RequestCtx, peer netip.Addr, trusted []netip.Prefix)
 		return ip, false
 	}
 	var buf [256]byte
-	xff := appendFieldFold(buf[:0], &ctx.Request.Header, "X-Forwarded-For")
+	xff := appendFieldFold(buf[:0], ctx.Request.Header.All(), "X-Forwarded-For")
 	for len(xff) > 0 {
 		i := bytes.LastIndexByte(xff, ',')
 		a, err := netip.ParseAddr(string(bytes.TrimSpace(xff[i+1:])))
@@ -524,9 +524,9 @@ func clientIP(ctx *fasthttp.RequestCtx, peer netip.Addr, trusted []netip.Prefix)
 
 // appendFieldFold appends the values of every field named name, in any
 // spelling, in order, joined with ", " (one list, RFC 9110 §5.3).
-func appendFieldFold(dst []byte, h *fasthttp.RequestHeader, name string) []byte {
+func appendFieldFold(dst []byte, fields iter.Seq2[[]byte, []byte], name string) []byte {
 	first := true
-	for k, v := range h.All() {
+	for k, v := range fields {
 		if len(k) == len(name) && strings.EqualFold(string(k), name) {
 			if !first {
 				dst = append(dst, ", "...)

@@ -247,6 +247,37 @@ func TestNeverCompressTwice(t *testing.T) {
 	}
 }
 
+// TestCompressZopeSpellings: Zope writes "Etag" (and an upstream may write
+// "vary" in lower case); header names are not normalized, so a compressed
+// answer must still weaken the validator, in whatever spelling, and list
+// Accept-Encoding in the one Vary it has. A client refusing with "Q=0"
+// (q in upper case) gets no encoding.
+func TestCompressZopeSpellings(t *testing.T) {
+	body := strings.Repeat("<p>Plone page</p>\n", 200)
+	up := rawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Type: text/html;charset=utf-8\r\nEtag: \"ts123\"\r\nvary: Cookie\r\nContent-Length: "+
+		strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	fe := startFrontend(t, proxyConfig(up))
+	got := raw(t, fe.addr[0], "GET / HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
+	head, _, _ := strings.Cut(got, "\r\n\r\n")
+	lower := strings.ToLower(head)
+	if !strings.Contains(lower, "content-encoding: gzip") {
+		t.Fatalf("not compressed: %q", head)
+	}
+	if strings.Count(lower, "\r\netag:") != 1 || !strings.Contains(head, `W/"ts123"`) {
+		t.Errorf("the compressed answer's validator: %q; want one weak W/\"ts123\"", head)
+	}
+	if strings.Count(lower, "\r\nvary:") != 1 || !strings.Contains(lower, "vary: cookie, accept-encoding") {
+		t.Errorf("Vary: %q; want one field listing Cookie and Accept-Encoding", head)
+	}
+	resp, _ := get(t, fe.url("/"), "Accept-Encoding", "gzip;Q=0")
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" {
+		t.Errorf("gzip;Q=0 got Content-Encoding %q", enc)
+	}
+	if et := resp.Header.Get("Etag"); et != `"ts123"` {
+		t.Errorf("the uncompressed answer's validator %q; want it unchanged", et)
+	}
+}
+
 func TestConnectionCloseListingAField(t *testing.T) {
 	fe := startFrontend(t, proxyConfig(startOrigin(t, "i1")))
 	got := raw(t, fe.addr[0], "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\n\r\n")

@@ -165,9 +165,20 @@ func checkCompression(t *testing.T, cached bool) {
 	cfg := staticConfig(root, cached)
 	o := startOrigin(t, "i1")
 	cfg.Upstreams = map[string]frontend.Upstream{"zope": {Addrs: []string{o}}}
-	cfg.Hosts[0].Routes = append(cfg.Hosts[0].Routes, frontend.Route{Path: "/", Proxy: "zope"})
+	cfg.Hosts[0].Routes = append(cfg.Hosts[0].Routes,
+		frontend.Route{Path: "/v/", Static: root, Headers: map[string]string{"Vary": "Cookie"}},
+		frontend.Route{Path: "/", Proxy: "zope"})
 	fe := startFrontend(t, cfg)
 	css, _ := os.ReadFile(filepath.Join(root, "style.css"))
+	// A Vary among a route's headers is added to the response's own, not
+	// put in its place: the compressed file varies on both (twice: the
+	// second comes from the cache when there is one).
+	for range 2 {
+		resp, _ := get(t, fe.url("/v/style.css"), "Accept-Encoding", "gzip")
+		if v := resp.Header.Values("Vary"); resp.Header.Get("Content-Encoding") != "gzip" || len(v) != 1 || v[0] != "Accept-Encoding, Cookie" {
+			t.Errorf("a route's Vary on a compressed file: %q, %q; want gzip and one Vary: Accept-Encoding, Cookie", resp.Header.Get("Content-Encoding"), v)
+		}
+	}
 
 	for _, tc := range []struct {
 		path, accept, wantEnc string
