@@ -25,12 +25,22 @@ import (
 // requestCtx builds a request context from raw header lines, as the server
 // would after parsing them.
 func requestCtx(t testing.TB, headers map[string]string) *fasthttp.RequestCtx {
-	var ctx fasthttp.RequestCtx
-	ctx.Request.SetRequestURI("/x")
+	// Init resets the context's request before copying req into it: req
+	// must be another (built in ctx.Request itself, it came out empty, and
+	// the fuzz targets that use this saw no header at all).
+	var req fasthttp.Request
+	req.SetRequestURI("/x")
 	for k, v := range headers {
-		ctx.Request.Header.Set(k, v)
+		req.Header.Set(k, v)
 	}
-	ctx.Init(&ctx.Request, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}, nil)
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4000}, nil)
+	for k, v := range headers {
+		if got := string(ctx.Request.Header.Peek(k)); got != v {
+			// fasthttp cleaned it (a CR or LF): no client sends this.
+			t.Skipf("%s %q reads back as %q", k, v, got)
+		}
+	}
 	return &ctx
 }
 
@@ -41,6 +51,7 @@ func FuzzByteRange(f *testing.F) {
 		"bytes=99999999999999999999-", "bytes= 1 - 2", "bytes=-0"} {
 		f.Add(s, int64(13))
 	}
+	f.Add("bytes=-5", int64(0)) // an empty file
 	f.Fuzz(func(t *testing.T, header string, size int64) {
 		if size < 0 {
 			size = -size

@@ -1,11 +1,13 @@
 package frontend
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"mime"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -42,10 +44,12 @@ func openStaticRoot(dir string, cache *fileCache) (*staticRoot, error) {
 
 func (s *staticRoot) close() { _ = s.root.Close() }
 
-// errNotFound is answered 404; errForbidden 403.
+// errNotFound is answered 404; errForbidden 403; errFolder, a folder
+// asked for without its final slash, 301 to the path with it.
 var (
 	errNotFound  = errors.New("not found")
 	errForbidden = errors.New("forbidden")
+	errFolder    = errors.New("a folder")
 )
 
 // staticFile is what a response needs from a file, derived once: the
@@ -65,20 +69,26 @@ type staticFile struct {
 
 // lookup resolves a decoded request path. A cached file comes back with a
 // nil *os.File; otherwise the open file is returned for streaming (or, if
-// it is small, read into the cache and closed).
-func (s *staticRoot) lookup(rel, index string, now time.Time) (*staticFile, *os.File, error) {
+// it is small, read into the cache and closed). As in nginx, a folder is
+// served (its index file) only when asked for with a final slash (folder);
+// without, it is errFolder (the page's relative links would miss), and a
+// file asked for with one is not found.
+func (s *staticRoot) lookup(rel, index string, folder bool, now time.Time) (*staticFile, *os.File, error) {
 	if strings.IndexByte(rel, 0) >= 0 {
 		return nil, nil, errNotFound
 	}
 	name := strings.TrimPrefix(path.Clean("/"+rel), "/")
 	key := s.dir + "\x00" + name + "\x00" + index
+	if folder {
+		key += "\x00/"
+	}
 	if e, ok := s.cache.get(key); ok {
 		if now.UnixNano()-e.checked.Load() < int64(time.Second) || s.unchanged(e, now) {
 			return e, nil, nil
 		}
 		s.cache.del(key)
 	}
-	f, fi, name, err := s.open(name, index)
+	f, fi, name, err := s.open(name, index, folder)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -121,12 +131,13 @@ func newStaticFile(name string, fi fs.FileInfo, now time.Time) *staticFile {
 	return e
 }
 
-// open opens name below the root, following the index file for folders.
-func (s *staticRoot) open(name, index string) (*os.File, fs.FileInfo, string, error) {
+// open opens name below the root, following the index file for a folder
+// asked for as one (lookup).
+func (s *staticRoot) open(name, index string, folder bool) (*os.File, fs.FileInfo, string, error) {
 	if name == "" {
 		name = "."
 	}
-	for range 2 {
+	for i := range 2 {
 		f, err := s.root.Open(name)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -140,13 +151,20 @@ func (s *staticRoot) open(name, index string) (*os.File, fs.FileInfo, string, er
 			return nil, nil, "", errForbidden
 		}
 		if !fi.IsDir() {
-			if !fi.Mode().IsRegular() {
+			switch {
+			case !fi.Mode().IsRegular():
 				f.Close()
 				return nil, nil, "", errForbidden
+			case folder && i == 0: // "file.txt/"
+				f.Close()
+				return nil, nil, "", errNotFound
 			}
 			return f, fi, name, nil
 		}
 		f.Close()
+		if !folder {
+			return nil, nil, "", errFolder
+		}
 		name = filepath.Join(name, index)
 	}
 	return nil, nil, "", errNotFound
@@ -163,11 +181,18 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 		ctx.Response.Header.Set("Allow", "GET, HEAD")
 		return
 	}
-	e, file, err := r.static.lookup(rel, r.Index, time.Now())
+	e, file, err := r.static.lookup(rel, r.Index, bytes.HasSuffix(ctx.Path(), []byte("/")), time.Now())
 	if err != nil {
-		if errors.Is(err, errNotFound) {
+		switch {
+		case errors.Is(err, errFolder):
+			// The client's path with the slash, escaped again (it was
+			// decoded), and its query.
+			loc := (&url.URL{Path: string(ctx.Path()) + "/", RawQuery: string(ctx.URI().QueryString())}).RequestURI()
+			ctx.Response.Header.Set("Location", loc)
+			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+		case errors.Is(err, errNotFound):
 			ctx.Error("not found\n", fasthttp.StatusNotFound)
-		} else {
+		default:
 			ctx.Error("forbidden\n", fasthttp.StatusForbidden)
 		}
 		return
@@ -317,7 +342,7 @@ func byteRange(ctx *fasthttp.RequestCtx, size int64, etag string, mod time.Time)
 		if err != nil || n < 0 {
 			return 0, size, fasthttp.StatusOK
 		}
-		if n == 0 {
+		if n == 0 || size == 0 { // no byte to send (an empty file has no last N)
 			return 0, 0, fasthttp.StatusRequestedRangeNotSatisfiable
 		}
 		n = min(n, size)
