@@ -175,6 +175,9 @@ func (f *Frontend) flushLoop(ctx context.Context) {
 	}
 }
 
+// serverName is the Server field of the frontend's answers.
+const serverName = "cairn"
+
 func (f *Frontend) newServer(i int) *fasthttp.Server {
 	cfg := f.cfg()
 	l := f.listeners[i]
@@ -186,7 +189,7 @@ func (f *Frontend) newServer(i int) *fasthttp.Server {
 		Handler:         func(ctx *fasthttp.RequestCtx) { f.serve(ctx, l, scheme) },
 		ErrorHandler:    f.requestError,
 		ExpectHandler:   func(ctx *fasthttp.RequestCtx) int { return f.expect(ctx, l) },
-		Name:            "cairn",
+		Name:            serverName,
 		ReadBufferSize:  int(cfg.MaxHeaderSize),
 		WriteBufferSize: writeBufferSize,
 		// Bodies are streamed: after the first bodyPrefetch bytes the
@@ -217,11 +220,27 @@ func (fl fasthttpLogger) Printf(format string, args ...any) {
 	fl.l.Debug(fmt.Sprintf(format, args...))
 }
 
-// requestError answers a request fasthttp could not read.
+// requestError answers a request fasthttp could not read. A head too
+// large or malformed may have a body coming behind it (large cookies and
+// an upload): the answer is sent and the connection closed lingering, as
+// after refusing a body, so that the client can read it rather than a
+// reset. fasthttp writes the answer itself after this and closes the
+// connection, without a hijack; so the answer is written here, and the
+// connection closed, which makes fasthttp's own write fail. That is done
+// on a connection's first request only (none read before it: fasthttp
+// counts a request once its head is read): on a later one fasthttp may still
+// hold earlier pipelined answers, which must go first (a request cut off
+// by too large a head fails on every connection's first request anyway).
 func (f *Frontend) requestError(ctx *fasthttp.RequestCtx, err error) {
 	status, msg := requestErrorStatus(err)
 	ctx.Error(msg, status)
 	f.finish(ctx, nil, time.Now(), logged{})
+	if (status == fasthttp.StatusBadRequest || status == fasthttp.StatusRequestHeaderFieldsTooLarge) && ctx.ConnRequestNum() == 0 {
+		ctx.SetConnectionClose()
+		ctx.Response.Header.SetServer(serverName)
+		f.answerLingering(ctx, ctx.Conn())
+		_ = ctx.Conn().Close()
+	}
 }
 
 // serve is the request path: virtual host, route, then the route's action.

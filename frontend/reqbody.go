@@ -252,50 +252,54 @@ const (
 func (f *Frontend) lingerClose(ctx *fasthttp.RequestCtx) {
 	ctx.SetConnectionClose()
 	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(c net.Conn) {
-		// Counted here: fasthttp may close the connection without calling
-		// this (a failed flush of earlier pipelined answers).
-		if _, err := ctx.Response.WriteTo(c); err != nil {
+	ctx.Hijack(func(c net.Conn) { f.answerLingering(ctx, c) })
+}
+
+// answerLingering writes the answer in ctx to c, half closes c, and reads
+// and drops what the client still sends (above); the caller closes c.
+func (f *Frontend) answerLingering(ctx *fasthttp.RequestCtx, c net.Conn) {
+	// Counted here: fasthttp may close the connection without calling
+	// this (a failed flush of earlier pipelined answers).
+	if _, err := ctx.Response.WriteTo(c); err != nil {
+		return
+	}
+	if f.lingering.Add(1) > maxLingering {
+		f.lingering.Add(-1)
+		return
+	}
+	defer f.lingering.Add(-1)
+	conn := c
+	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		conn = u.UnsafeConn()
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
+		_ = tc.CloseWrite()
+		conn = tc.NetConn()
+	}
+	if sc, ok := conn.(*sockConn); ok {
+		sc.recvTimeout = 0 // the deadlines below alone, not moved by what arrives
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	end := time.Now().Add(lingerTime)
+	buf := make([]byte, 16<<10)
+	for {
+		now := time.Now()
+		if !now.Before(end) {
 			return
 		}
-		if f.lingering.Add(1) > maxLingering {
-			f.lingering.Add(-1)
+		wait := now.Add(lingerWait)
+		if wait.After(end) {
+			wait = end
+		}
+		if err := c.SetReadDeadline(wait); err != nil {
 			return
 		}
-		defer f.lingering.Add(-1)
-		conn := c
-		if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
-			conn = u.UnsafeConn()
+		n, err := c.Read(buf)
+		f.m.bytesIn.Add(float64(n)) // received, if dropped
+		if err != nil {
+			return
 		}
-		if tc, ok := conn.(*tls.Conn); ok {
-			_ = tc.CloseWrite()
-			conn = tc.NetConn()
-		}
-		if sc, ok := conn.(*sockConn); ok {
-			sc.recvTimeout = 0 // the deadlines below alone, not moved by what arrives
-		}
-		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		}
-		end := time.Now().Add(lingerTime)
-		buf := make([]byte, 16<<10)
-		for {
-			now := time.Now()
-			if !now.Before(end) {
-				return
-			}
-			wait := now.Add(lingerWait)
-			if wait.After(end) {
-				wait = end
-			}
-			if err := c.SetReadDeadline(wait); err != nil {
-				return
-			}
-			n, err := c.Read(buf)
-			f.m.bytesIn.Add(float64(n)) // received, if dropped
-			if err != nil {
-				return
-			}
-		}
-	})
+	}
 }

@@ -386,6 +386,68 @@ func TestRefusedUploadLingers(t *testing.T) {
 	}
 }
 
+// TestRefusedHeadLingers: a head fasthttp refuses itself (too large: 431,
+// or malformed: 400) with an upload behind it — large cookies and a file —
+// is answered, and the connection closed lingering like a refused body:
+// the client reads the answer, then the end of the stream, and its upload
+// is not reset.
+func TestRefusedHeadLingers(t *testing.T) {
+	cfg := proxyConfig(startBodyUpstream(t).addr)
+	cfg.MaxHeaderSize = 4 << 10
+	fe := startFrontend(t, cfg)
+	for _, tc := range []struct {
+		head   string
+		status int
+	}{
+		{"POST / HTTP/1.1\r\nHost: x\r\nCookie: " + strings.Repeat("c", 6<<10) + "\r\nContent-Length: 67108864\r\n\r\n", 431},
+		{"POST / HTTP/1.1\r\nHost: x\r\nBad Header\r\nContent-Length: 67108864\r\n\r\n", 400},
+	} {
+		c := dial(t, fe.addr[0], 8*time.Second)
+		sent := make(chan error, 1)
+		go func() {
+			if _, err := io.WriteString(c, tc.head); err != nil {
+				sent <- err
+				return
+			}
+			piece := make([]byte, 64<<10)
+			for n := 0; n < 8<<20; n += len(piece) {
+				if _, err := c.Write(piece); err != nil {
+					sent <- err
+					return
+				}
+			}
+			sent <- nil
+		}()
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("no answer to a refused head: %v", err)
+		}
+		_, _ = io.ReadAll(resp.Body)
+		if resp.StatusCode != tc.status || !resp.Close || resp.Header.Get("Server") != "cairn" {
+			t.Errorf("status %d, close %v, Server %q; want %d, close, cairn", resp.StatusCode, resp.Close, resp.Header.Get("Server"), tc.status)
+		}
+		if err := <-sent; err != nil {
+			t.Errorf("%d: the upload behind the refused head was reset: %v", tc.status, err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("%d: after the answer: %d bytes, %v; want EOF (one answer, then the half close)", tc.status, n, err)
+		}
+		c.Close()
+	}
+	// After pipelined requests, a malformed one is answered after the
+	// answers before it, once.
+	got := raw(t, fe.addr[0], "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nBad Header\r\n\r\n")
+	if i, j := strings.Index(got, "HTTP/1.1 200"), strings.Index(got, "HTTP/1.1 400"); strings.Count(got, "HTTP/1.1 ") != 3 || i < 0 || j < i {
+		t.Errorf("pipelined, then malformed: %q; want two 200s then one 400", got)
+	}
+	// The frontend goes on serving.
+	if resp, _ := get(t, fe.url("/")); resp.StatusCode != 200 {
+		t.Errorf("afterwards: %d", resp.StatusCode)
+	}
+}
+
 // TestLingeringBounded: connections closing lingering are bounded (fasthttp
 // no longer counts them against max_conns); past the bound a refused
 // upload's connection is closed at once.
