@@ -9,6 +9,7 @@ import (
 	"net"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -271,11 +272,12 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 	if l.RedirectHTTPS {
 		if f.dropBody(ctx, rt.cfg, &lg) {
 			host, _ := publicHostPort(ctx, scheme)
-			target := "https://" + host
-			if l.HTTPSPort != 443 {
-				target = "https://" + net.JoinHostPort(host, strconv.Itoa(l.HTTPSPort))
+			host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+			target := "https://" + net.JoinHostPort(host, strconv.Itoa(l.HTTPSPort))
+			if l.HTTPSPort == 443 {
+				target = strings.TrimSuffix(target, ":443") // an IPv6 address keeps its brackets
 			}
-			ctx.Response.Header.Set("Location", target+string(ctx.RequestURI()))
+			ctx.Response.Header.Set("Location", target+requestTarget(ctx))
 			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
 		}
 		f.finish(ctx, nil, start, lg)

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"log/slog"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -156,10 +157,11 @@ func (r *route) rest(path string, groups []string) string {
 }
 
 // expand replaces $1… in tmpl with regex groups and {uri} with the request
-// URI.
+// target (requestTarget). The groups come from the decoded path: they are
+// escaped again, so that an encoded "?" or space stays part of the path.
 func (r *route) expand(tmpl string, groups []string, ctx *fasthttp.RequestCtx) string {
 	if strings.Contains(tmpl, "{uri}") {
-		tmpl = strings.ReplaceAll(tmpl, "{uri}", string(ctx.RequestURI()))
+		tmpl = strings.ReplaceAll(tmpl, "{uri}", requestTarget(ctx))
 	}
 	if r.re == nil || !strings.Contains(tmpl, "$") {
 		return tmpl
@@ -167,12 +169,21 @@ func (r *route) expand(tmpl string, groups []string, ctx *fasthttp.RequestCtx) s
 	var dst []byte
 	idx := make([]int, 0, 2*len(groups))
 	off := 0
+	var src strings.Builder
 	for _, g := range groups {
+		g = (&url.URL{Path: g}).EscapedPath()
 		idx = append(idx, off, off+len(g))
 		off += len(g)
+		src.WriteString(g)
 	}
-	src := strings.Join(groups, "")
-	return string(r.re.ExpandString(dst, tmpl, src, idx))
+	return string(r.re.ExpandString(dst, tmpl, src.String(), idx))
+}
+
+// requestTarget is the request's path (normalized, escaped) and query
+// for a redirect's Location: an absolute-form request
+// ("GET http://host/path") gives its path, not its scheme and host again.
+func requestTarget(ctx *fasthttp.RequestCtx) string {
+	return string(ctx.URI().RequestURI())
 }
 
 func (rt *router) close() {

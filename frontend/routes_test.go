@@ -57,6 +57,35 @@ func TestVirtualHostsAndRoutes(t *testing.T) {
 	}
 }
 
+// TestRedirectLocations: a Location is the public scheme and host and the
+// request's path and query — also for an absolute-form request (its
+// scheme and host are not repeated), an IPv6 Host (kept in brackets), and
+// regex groups from an encoded path (escaped again, so that "%3F" stays
+// in the path rather than starting a query).
+func TestRedirectLocations(t *testing.T) {
+	cfg := frontend.NewConfig()
+	cfg.Listeners = []frontend.Listener{{Addr: "127.0.0.1:0", RedirectHTTPS: true}, {Addr: "127.0.0.1:0"}}
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{
+		{Regex: `^/old/(.*)$`, Redirect: "https://new.example/$1", RedirectCode: 301},
+		{Path: "/moved", Redirect: "https://a.example/new{uri}"},
+	}}}
+	fe := startFrontend(t, cfg)
+	for _, tc := range []struct {
+		addr, req, want string
+	}{
+		{fe.addr[0], "GET http://one.example/a?b=c HTTP/1.1\r\nHost: one.example\r\n", "https://one.example/a?b=c"},
+		{fe.addr[0], "GET /a HTTP/1.1\r\nHost: [::1]:80\r\n", "https://[::1]/a"},
+		{fe.addr[0], "GET /a HTTP/1.1\r\nHost: [2001:db8::1]\r\n", "https://[2001:db8::1]/a"},
+		{fe.addr[1], "GET /old/a%3Fx=1%20y HTTP/1.1\r\nHost: x\r\n", "https://new.example/a%3Fx=1%20y"},
+		{fe.addr[1], "GET http://x/moved?q=1 HTTP/1.1\r\nHost: x\r\n", "https://a.example/new/moved?q=1"},
+	} {
+		got := raw(t, tc.addr, tc.req+"Connection: close\r\n\r\n")
+		if !strings.Contains(got, "\r\nLocation: "+tc.want+"\r\n") {
+			t.Errorf("%q: %.200q; want Location %s", tc.req, got, tc.want)
+		}
+	}
+}
+
 func TestConfigValidation(t *testing.T) {
 	dir := t.TempDir()
 	huge := dir + "/huge.html" // an error page is held in memory: at most 1 MiB
