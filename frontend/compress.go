@@ -63,6 +63,8 @@ func setEncoded(resp *fasthttp.Response, enc string, out []byte) {
 	resp.SetBodyRaw(out)
 	resp.Header.Set("Content-Encoding", enc)
 	resp.Header.SetContentLength(len(out))
+	// Byte ranges would be of the file, not of this body: nginx drops it.
+	delFold(&resp.Header, "Accept-Ranges")
 	// A strong validator names one representation; the compressed one is
 	// another (RFC 9110 §8.8.3), so weaken it as nginx does.
 	// Zope spells it "Etag".

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,8 +95,10 @@ type Config struct {
 	// StaticCacheMaxFile is the largest file cached; larger ones are
 	// streamed from disk. Default 1M.
 	StaticCacheMaxFile sitefile.Size `toml:"static_cache_max_file"`
-	// ErrorPages maps a status the frontend itself produces (502, 503, 504)
-	// to an HTML file served in place of the plain message.
+	// ErrorPages maps a status the frontend itself produces (401 and 403
+	// from access control, 500, 502, 503, 504) to an HTML file served in
+	// place of the plain message; any other status is refused, as its page
+	// would never be shown.
 	ErrorPages map[string]string `toml:"error_pages"`
 
 	// Set by Validate.
@@ -174,7 +177,9 @@ type Route struct {
 	// Path matches a path prefix ("/" matches everything).
 	Path string `toml:"path"`
 	// Regex matches the path with a regular expression (RE2 syntax); its
-	// groups can be used as $1… in Rewrite, Redirect and Static.
+	// groups can be used as $1… in Rewrite and Redirect. For Static, the
+	// first group is the file's path below the folder (nginx's alias with
+	// a regex location); without a group, the whole path.
 	Regex string `toml:"regex"`
 
 	// Proxy names an upstream that serves the request.
@@ -449,12 +454,15 @@ func checkTempDir(dir string) error {
 	return os.Remove(f.Name())
 }
 
+// ownStatuses are the statuses answered with an error page (errorPage).
+var ownStatuses = []int{401, 403, 500, 502, 503, 504}
+
 func (c *Config) loadErrorPages() error {
 	c.errorPages = map[int][]byte{}
 	for k, path := range c.ErrorPages {
 		code, err := strconv.Atoi(k)
-		if err != nil || code < 400 || code > 599 {
-			return sitefile.Errorf("error_pages."+k, "not an error status")
+		if err != nil || !slices.Contains(ownStatuses, code) {
+			return sitefile.Errorf("error_pages."+k, "not a status the frontend answers with a page (401, 403, 500, 502, 503, 504)")
 		}
 		b, err := sitefile.ReadFile(path, sitefile.MaxPageFile)
 		if err != nil {

@@ -35,9 +35,17 @@ func (fc *fileCache) get(key string) (*staticFile, bool) {
 	return fc.c.Get(key)
 }
 
+// set adds or updates e, at the cost of its body and the compressed forms
+// it holds.
 func (fc *fileCache) set(key string, e *staticFile) {
 	if fc != nil {
-		fc.c.Set(key, e, int64(len(e.body))+int64(len(key))+256)
+		cost := int64(len(e.body)) + int64(len(key)) + 256
+		for i := range e.encoded {
+			if b := e.encoded[i].Load(); b != nil {
+				cost += int64(len(*b))
+			}
+		}
+		fc.c.Set(key, e, cost)
 	}
 }
 

@@ -77,6 +77,35 @@ func New(cfg *Config, logger *slog.Logger, reg prometheus.Registerer) (*Frontend
 
 func (f *Frontend) cfg() *Config { return f.state.Load().cfg }
 
+// acquire is the router of the moment, counted as used until release: a
+// reload closes the router it replaced (its static folders, file cache and
+// idle upstream connections) only once no request uses it. Counted first
+// and checked after, so that a router the reload has just swapped out is
+// never used after its count was seen at zero.
+func (f *Frontend) acquire() *router {
+	for {
+		rt := f.state.Load()
+		rt.users.Add(1)
+		if f.state.Load() == rt {
+			return rt
+		}
+		rt.users.Add(-1)
+	}
+}
+
+func (rt *router) release() { rt.users.Add(-1) }
+
+// retire closes a router a reload replaced, once no request uses it (a
+// request's time is bounded by the timeouts; the check is once a second).
+func (f *Frontend) retire(rt *router) {
+	go func() {
+		for rt.users.Load() > 0 {
+			time.Sleep(time.Second)
+		}
+		rt.close()
+	}()
+}
+
 // Listen opens the configured listeners, in order.
 func (f *Frontend) Listen() ([]net.Listener, error) {
 	var lns []net.Listener
@@ -247,7 +276,8 @@ func (f *Frontend) requestError(ctx *fasthttp.RequestCtx, err error) {
 // serve is the request path: virtual host, route, then the route's action.
 func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 	start := ctx.Time() // fasthttp reads the clock just before calling us
-	rt := f.state.Load()
+	rt := f.acquire()
+	defer rt.release()
 	if !validHost(ctx.Host()) {
 		// A Host with '/' or other path bytes would add segments to the
 		// VirtualHostMonster path (or the HTTPS redirect's Location);
@@ -324,7 +354,8 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 // handler (its documentation asks an ExpectHandler not to set one; v1.78
 // sends it, and the tests hold it to that).
 func (f *Frontend) expect(ctx *fasthttp.RequestCtx, l Listener) int {
-	rt := f.state.Load()
+	rt := f.acquire()
+	defer rt.release()
 	if rt.cfg.declaredTooLarge(&ctx.Request.Header) {
 		status, msg := requestErrorStatus(fasthttp.ErrBodyTooLarge)
 		ctx.Error(msg, status)
@@ -518,10 +549,8 @@ func (f *Frontend) Reload(cfg *Config) error {
 			f.certs[i].cert.Store(c)
 		}
 	}
-	old := f.state.Swap(rt)
-	// Requests in flight on the old router finish on its pools; close their
-	// idle connections once they are done.
-	time.AfterFunc(old.cfg.Grace.D()+time.Second, old.close)
+	// Requests in flight on the old router finish on it.
+	f.retire(f.state.Swap(rt))
 	return nil
 }
 

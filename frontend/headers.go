@@ -76,6 +76,12 @@ func setAddedHeaders(resp *fasthttp.Response, headers [][2]string) {
 // in any spelling (names are not normalized: an upstream's "Etag" or
 // "vary" is another field to fasthttp than "ETag" or "Vary").
 func replaceFold(h *fasthttp.ResponseHeader, name, value string) {
+	delFold(h, name)
+	h.Set(name, value)
+}
+
+// delFold removes every field of a name, in any spelling.
+func delFold(h *fasthttp.ResponseHeader, name string) {
 	for range 8 { // a spelling at a time (deleting moves the header's bytes)
 		var found []byte
 		for k := range h.All() {
@@ -89,5 +95,4 @@ func replaceFold(h *fasthttp.ResponseHeader, name, value string) {
 		}
 		h.DelBytes(found)
 	}
-	h.Set(name, value)
 }

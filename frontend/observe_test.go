@@ -1,6 +1,7 @@
 package frontend_test
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"os"
@@ -20,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cairnstack/cairn/frontend"
+	"github.com/cairnstack/cairn/internal/sitefile"
 )
 
 func TestAccessLogCombinedFormat(t *testing.T) {
@@ -247,6 +251,89 @@ func TestReloadRoutesAndRefusals(t *testing.T) {
 	}
 	if _, body := get(t, fe.url("/")); body != "two\n" {
 		t.Errorf("after reload: %q", body)
+	}
+}
+
+// TestReloadKeepsRouterInUse: a reload closes the configuration it
+// replaced (static folders, file cache, idle upstream connections) only
+// once no request uses it, not after a fixed time: a request to a static
+// route whose body is still coming in long after the reload is answered
+// from its folder, not refused.
+func TestReloadKeepsRouterInUse(t *testing.T) {
+	root, _ := staticSite(t)
+	cfg := staticConfig(root, true)
+	cfg.Grace = sitefile.Dur(time.Millisecond)
+	fe := startFrontend(t, cfg)
+	c := dial(t, fe.addr[0], 10*time.Second)
+	fmt.Fprintf(c, "GET /static/hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n%s", strings.Repeat("a", 12000))
+	time.Sleep(200 * time.Millisecond) // the request is in the handler, reading the body to drop it
+	root2, _ := staticSite(t)
+	next := staticConfig(root2, true)
+	next.Grace = cfg.Grace
+	next.AccessLog = "off"
+	next.Listeners = cfg.Listeners
+	if err := next.Validate(sitefile.Site{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fe.f.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the old grace + 1 s
+	io.WriteString(c, strings.Repeat("a", 8000))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "hello, world\n" {
+		t.Errorf("a request in flight across a reload: %d %q; want 200 and the file", resp.StatusCode, body)
+	}
+	// Once it is over, the old configuration is closed: its folder is no
+	// longer held open.
+	waitFor(t, func() bool { return openFiles(t, root) == 0 })
+}
+
+// TestCloseReachesEveryHost: closing a configuration closes the static
+// folders of every host, also one no request can reach (no name, not the
+// default), and those of a configuration that failed to build part way.
+func TestCloseReachesEveryHost(t *testing.T) {
+	root, _ := staticSite(t)
+	cfg := frontend.NewConfig()
+	cfg.AccessLog = "off"
+	cfg.Hosts = []frontend.Host{
+		{Names: []string{"a.example"}, Default: true, Routes: []frontend.Route{{Path: "/", Respond: strp("a")}}},
+		{Routes: []frontend.Route{{Path: "/s/", Static: root}}},
+	}
+	if err := cfg.Validate(sitefile.Site{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := frontend.New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := openFiles(t, root); n != 1 {
+		t.Fatalf("%d descriptors on the static folder; want 1", n)
+	}
+	f.Close()
+	if n := openFiles(t, root); n != 0 {
+		t.Errorf("%d descriptors on the static folder after Close; want 0", n)
+	}
+	// A folder removed between validation and building: the host's first
+	// route is open when its second fails, and is closed with the rest.
+	gone := t.TempDir() + "/gone"
+	os.Mkdir(gone, 0o755)
+	cfg = frontend.NewConfig()
+	cfg.AccessLog = "off"
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{{Path: "/s/", Static: root}, {Path: "/g/", Static: gone}}}}
+	if err := cfg.Validate(sitefile.Site{}); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(gone)
+	if _, err := frontend.New(cfg, nil, nil); err == nil {
+		t.Fatal("built with a folder gone")
+	}
+	if n := openFiles(t, root); n != 0 {
+		t.Errorf("%d descriptors on the static folder after a failed build; want 0", n)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,16 +193,16 @@ func TestSpoolLimit(t *testing.T) {
 	}
 }
 
-// openSpools counts the frontend's open temporary response files (it runs
-// in this process).
-func openSpools(t *testing.T) int {
+// openFiles counts the frontend's open descriptors (it runs in this
+// process) whose target holds name.
+func openFiles(t *testing.T, name string) int {
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skip("no /proc/self/fd")
 	}
 	n := 0
 	for _, fd := range fds {
-		if target, _ := os.Readlink("/proc/self/fd/" + fd.Name()); bytes.Contains([]byte(target), []byte("cairn-response-")) {
+		if target, _ := os.Readlink("/proc/self/fd/" + fd.Name()); strings.Contains(target, name) {
 			n++
 		}
 	}
@@ -219,7 +220,7 @@ func TestSpoolClientLeaves(t *testing.T) {
 	fe := startFrontend(t, cfg)
 	cl := stalledGet(t, fe.addr[0], "/slow", 1<<10)
 	time.Sleep(200 * time.Millisecond) // the frontend is spooling
-	if n := openSpools(t); n != 1 {
+	if n := openFiles(t, "cairn-response-"); n != 1 {
 		t.Errorf("open temporary response files while spooling: %d; want 1", n)
 	}
 	cl.c.Close()
@@ -230,10 +231,10 @@ func TestSpoolClientLeaves(t *testing.T) {
 	if time.Since(start) > 2*time.Second {
 		t.Errorf("the upstream was cut off %v after the client left", time.Since(start))
 	}
-	for deadline := time.Now().Add(2 * time.Second); openSpools(t) > 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(2 * time.Second); openFiles(t, "cairn-response-") > 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := openSpools(t); n != 0 {
+	if n := openFiles(t, "cairn-response-"); n != 0 {
 		t.Errorf("temporary response files still open: %d", n)
 	}
 	if resp, body := get(t, fe.url("/next")); resp.StatusCode != 200 || body != "ok" {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -19,6 +20,8 @@ type router struct {
 	fallback *vhost
 	pools    map[string]*pool
 	files    *fileCache
+	hosts    []*vhost     // every one, also those no name reaches (to close)
+	users    atomic.Int64 // requests using it now (Frontend.acquire)
 }
 
 type wildcardHost struct {
@@ -64,6 +67,7 @@ func newRouter(cfg *Config, m *metrics, logger *slog.Logger) (*router, error) {
 		if len(h.Names) > 0 {
 			vh.label = h.Names[0]
 		}
+		rt.hosts = append(rt.hosts, vh) // before its routes, which close closes if one fails
 		for j := range h.Routes {
 			r, err := rt.compileRoute(h.Routes[j], vh.label, m)
 			if err != nil {
@@ -191,31 +195,11 @@ func (rt *router) close() {
 	for _, p := range rt.pools {
 		p.close()
 	}
-	for _, vh := range rt.all() {
+	for _, vh := range rt.hosts {
 		for _, r := range vh.routes {
 			if r.static != nil {
 				r.static.close()
 			}
 		}
 	}
-}
-
-// all lists every virtual host once.
-func (rt *router) all() []*vhost {
-	seen := map[*vhost]bool{}
-	var out []*vhost
-	add := func(vh *vhost) {
-		if vh != nil && !seen[vh] {
-			seen[vh] = true
-			out = append(out, vh)
-		}
-	}
-	add(rt.fallback)
-	for _, vh := range rt.exact {
-		add(vh)
-	}
-	for _, w := range rt.wildcard {
-		add(w.host)
-	}
-	return out
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -56,7 +57,9 @@ var (
 // resolved name, validators, type, and for small files the content.
 type staticFile struct {
 	name    string // below the root, after the index file
+	key     string // in the file cache
 	size    int64
+	ino     uint64 // a file replaced by another of the same size and second is another
 	mod     time.Time
 	etag    string
 	lastMod string
@@ -101,7 +104,7 @@ func (s *staticRoot) lookup(rel, index string, folder bool, now time.Time) (*sta
 	if err != nil || int64(len(body)) != fi.Size() {
 		return nil, nil, errForbidden // changed or unreadable while we read it
 	}
-	e.body = body
+	e.body, e.key = body, key
 	s.cache.set(key, e)
 	return e, nil, nil
 }
@@ -109,7 +112,7 @@ func (s *staticRoot) lookup(rel, index string, folder bool, now time.Time) (*sta
 // unchanged stats a cached file again and reports whether it is the same.
 func (s *staticRoot) unchanged(e *staticFile, now time.Time) bool {
 	fi, err := s.root.Stat(e.name)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.size || !fi.ModTime().UTC().Truncate(time.Second).Equal(e.mod) {
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.size || inode(fi) != e.ino || !fi.ModTime().UTC().Truncate(time.Second).Equal(e.mod) {
 		return false
 	}
 	e.checked.Store(now.UnixNano())
@@ -123,12 +126,20 @@ func newStaticFile(name string, fi fs.FileInfo, now time.Time) *staticFile {
 		ctype = "application/octet-stream"
 	}
 	e := &staticFile{
-		name: name, size: fi.Size(), mod: mod, ctype: ctype,
+		name: name, size: fi.Size(), ino: inode(fi), mod: mod, ctype: ctype,
 		etag:    `"` + strconv.FormatInt(mod.Unix(), 16) + "-" + strconv.FormatInt(fi.Size(), 16) + `"`,
 		lastMod: mod.Format(http1Date),
 	}
 	e.checked.Store(now.UnixNano())
 	return e
+}
+
+// inode is a file's inode number (0 where the system has none).
+func inode(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
 }
 
 // open opens name below the root, following the index file for a folder
@@ -210,6 +221,8 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 	h.SetContentType(e.ctype)
 
 	if notModified(ctx, e.etag, e.mod) {
+		// With the Vary the full answer would have (RFC 9110 §15.4.5).
+		f.compressible(ctx, e.ctype, e.size)
 		closeFile()
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SkipBody = true
@@ -233,7 +246,7 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 		return
 	}
 	if file == nil {
-		f.sendCached(ctx, e, start, length, status)
+		f.sendCached(ctx, r.static, e, start, length, status)
 		return
 	}
 	if status == fasthttp.StatusOK && length <= maxCompressStatic && f.compressible(ctx, e.ctype, length) &&
@@ -265,25 +278,32 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 
 // sendCached answers from a cached file's memory, compressed (once per
 // file and encoding) when the client accepts it.
-func (f *Frontend) sendCached(ctx *fasthttp.RequestCtx, e *staticFile, start, length int64, status int) {
-	if status == fasthttp.StatusOK && f.compressible(ctx, e.ctype, e.size) {
+func (f *Frontend) sendCached(ctx *fasthttp.RequestCtx, s *staticRoot, e *staticFile, start, length int64, status int) {
+	if status == fasthttp.StatusOK && e.size <= maxCompressStatic && f.compressible(ctx, e.ctype, e.size) {
 		if enc := acceptedEncoding(ctx.Request.Header.Peek("Accept-Encoding")); enc != "" {
-			i := 0
-			if enc == "gzip" {
-				i = 1
-			}
-			body := e.encoded[i].Load()
-			if body == nil {
-				b := encode(enc, e.body)
-				body = &b
-				e.encoded[i].Store(body)
-			}
-			setEncoded(&ctx.Response, enc, *body)
+			setEncoded(&ctx.Response, enc, s.encoded(e, enc))
 			return
 		}
 	}
 	// The cached slice is never written to, so it is handed over without a copy.
 	ctx.Response.SetBodyRaw(e.body[start : start+length])
+}
+
+// encoded is a cached file's body compressed with enc, made on first use
+// and kept with it; the cache then counts it in the entry's cost, so that
+// static_cache bounds the compressed forms too.
+func (s *staticRoot) encoded(e *staticFile, enc string) []byte {
+	i := 0
+	if enc == "gzip" {
+		i = 1
+	}
+	if body := e.encoded[i].Load(); body != nil {
+		return *body
+	}
+	b := encode(enc, e.body)
+	e.encoded[i].Store(&b)
+	s.cache.set(e.key, e)
+	return b
 }
 
 // maxCompressStatic is the largest uncached static file compressed on the

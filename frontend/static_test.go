@@ -238,8 +238,18 @@ func checkCompression(t *testing.T, cached bool) {
 			t.Errorf("%s: decoded body differs from the file", tc.path)
 		}
 	}
+	// A compressed answer offers no byte ranges (they would be of the
+	// file), and a 304 carries the Vary the full answer has.
+	resp, _ := get(t, fe.url("/static/style.css"), "Accept-Encoding", "gzip")
+	if resp.Header.Get("Accept-Ranges") != "" {
+		t.Errorf("a compressed answer offers ranges: %q", resp.Header.Get("Accept-Ranges"))
+	}
+	resp, _ = get(t, fe.url("/static/style.css"), "Accept-Encoding", "gzip", "If-None-Match", resp.Header.Get("ETag"))
+	if resp.StatusCode != 304 || !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
+		t.Errorf("revalidating the compressed file: %d, Vary %q; want 304 with Vary: Accept-Encoding", resp.StatusCode, resp.Header.Get("Vary"))
+	}
 	// A byte range is sent as the file's bytes, not compressed.
-	resp, _ := get(t, fe.url("/static/style.css"), "Accept-Encoding", "gzip", "Range", "bytes=0-99")
+	resp, _ = get(t, fe.url("/static/style.css"), "Accept-Encoding", "gzip", "Range", "bytes=0-99")
 	if resp.StatusCode != http.StatusPartialContent || resp.Header.Get("Content-Encoding") != "" {
 		t.Errorf("range of a compressible file: %d %q; want 206 unencoded", resp.StatusCode, resp.Header.Get("Content-Encoding"))
 	}
@@ -251,6 +261,23 @@ func TestStaticCacheSeesEdits(t *testing.T) {
 	if _, body := get(t, fe.url("/static/hello.txt")); body != "hello, world\n" {
 		t.Fatalf("first: %q", body)
 	}
+	// Replaced by another file of the same size and modification second
+	// (a deployment renaming a new file into place): another inode.
+	fi, err := os.Stat(filepath.Join(root, "hello.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(root, "new.txt"), "HELLO, WORLD\n")
+	if err := os.Chtimes(filepath.Join(root, "new.txt"), fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(root, "new.txt"), filepath.Join(root, "hello.txt")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		_, body := get(t, fe.url("/static/hello.txt"))
+		return body == "HELLO, WORLD\n"
+	})
 	writeFile(t, filepath.Join(root, "hello.txt"), "edited, and longer\n")
 	waitFor(t, func() bool {
 		_, body := get(t, fe.url("/static/hello.txt"))
