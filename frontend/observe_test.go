@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -251,6 +252,53 @@ func TestReloadRoutesAndRefusals(t *testing.T) {
 	}
 	if _, body := get(t, fe.url("/")); body != "two\n" {
 		t.Errorf("after reload: %q", body)
+	}
+}
+
+// TestAccessLogStaticSent: a static file sent from disk is logged with the
+// bytes sent — a range's, and part of a large file the client abandoned
+// (it used to count whole) — and still goes with sendfile.
+func TestAccessLogStaticSent(t *testing.T) {
+	root := t.TempDir()
+	const size = 64 << 20 // more than the socket buffers hold
+	f, err := os.Create(filepath.Join(root, "big.iso"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(size) // sparse: no disk written
+	f.Close()
+	cfg := frontend.NewConfig()
+	cfg.StaticCache = 0
+	cfg.AccessLog = filepath.Join(t.TempDir(), "access.log")
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{{Path: "/files/", Static: root}}}}
+	fe := startFrontend(t, cfg)
+	if resp, body := get(t, fe.url("/files/big.iso"), "Range", "bytes=1000-1999"); resp.StatusCode != 206 || len(body) != 1000 {
+		t.Fatalf("range: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	c := dial(t, fe.addr[0], 5*time.Second)
+	fmt.Fprintf(c, "GET /files/big.iso HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := io.ReadFull(c, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := fe.f.ReopenLogs(); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(cfg.AccessLog)
+		if got = strings.Split(strings.TrimSpace(string(b)), "\n"); len(got) == 2 {
+			break
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("log lines: %q", got)
+	}
+	if f := strings.Fields(got[0]); f[8] != "206" || f[9] != "1000" {
+		t.Errorf("range logged as %q; want 206 and 1000 bytes", got[0])
+	}
+	if n, _ := strconv.Atoi(strings.Fields(got[1])[9]); n < 1<<20 || n >= size {
+		t.Errorf("abandoned download logged as %q; want between %d and %d bytes", got[1], 1<<20, size)
 	}
 }
 

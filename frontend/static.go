@@ -269,11 +269,7 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 			return
 		}
 	}
-	if length < e.size {
-		ctx.SetBodyStream(&limitedFile{f: file, r: io.LimitReader(file, length)}, int(length))
-		return
-	}
-	ctx.SetBodyStream(file, int(length))
+	ctx.SetBodyStream(&sentFile{f: file, remaining: length}, int(length))
 }
 
 // sendCached answers from a cached file's memory, compressed (once per
@@ -310,15 +306,49 @@ func (s *staticRoot) encoded(e *staticFile, enc string) []byte {
 // fly; larger compressible files are sent as they are.
 const maxCompressStatic = 1 << 20
 
-// limitedFile streams part of a file and closes it when fasthttp is done.
-// It deliberately hides *os.File's WriteTo, which would send past the range.
-type limitedFile struct {
-	f *os.File
-	r io.Reader
+// sentFile is a static file sent from disk, or a range of it from the
+// file's offset: with sendfile where the connection allows (WriteTo hands
+// fasthttp's body writer the file within the range; os.File's own WriteTo
+// would send past a range), and counted, so that the access log has the
+// bytes sent, not the file's size, when the client leaves before the end.
+// fasthttp closes it when the response is over.
+type sentFile struct {
+	f         *os.File
+	remaining int64
+	sentBytes
 }
 
-func (l *limitedFile) Read(p []byte) (int, error) { return l.r.Read(p) }
-func (l *limitedFile) Close() error               { return l.f.Close() }
+func (s *sentFile) Read(p []byte) (int, error) {
+	if s.remaining <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.remaining {
+		p = p[:s.remaining]
+	}
+	n, err := s.f.Read(p)
+	s.remaining -= int64(n)
+	s.n += int64(n)
+	return n, err
+}
+
+func (s *sentFile) WriteTo(w io.Writer) (int64, error) {
+	rf, ok := w.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(w, readerOnly{s})
+	}
+	n, err := rf.ReadFrom(&io.LimitedReader{R: s.f, N: s.remaining})
+	s.remaining -= n
+	s.n += n
+	return n, err
+}
+
+func (s *sentFile) CloseWithError(error) error {
+	s.report()
+	return s.f.Close()
+}
+
+// readerOnly hides sentFile's WriteTo from io.Copy.
+type readerOnly struct{ io.Reader }
 
 const http1Date = "Mon, 02 Jan 2006 15:04:05 GMT"
 
