@@ -332,6 +332,27 @@ func statusLine(t *testing.T, addr, req string) string {
 	return line
 }
 
+// upload sends head and then size bytes of body on c, in the background;
+// the channel tells how the sending ended (nil: all of it was taken).
+func upload(c net.Conn, head string, size int) <-chan error {
+	sent := make(chan error, 1)
+	go func() {
+		if _, err := io.WriteString(c, head); err != nil {
+			sent <- err
+			return
+		}
+		piece := make([]byte, 64<<10)
+		for n := 0; n < size; n += len(piece) {
+			if _, err := c.Write(piece); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	return sent
+}
+
 // TestRefusedUploadLingers: a client still sending a body over
 // max_body_size reads the 413 with Connection: close, and the rest of its
 // upload is read and dropped rather than reset. A reset can cost the
@@ -343,18 +364,7 @@ func TestRefusedUploadLingers(t *testing.T) {
 	cfg.MaxBodySize = 1 << 20
 	fe := startFrontend(t, cfg)
 	c := dial(t, fe.addr[0], 8*time.Second)
-	sent := make(chan error, 1)
-	go func() {
-		fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 64<<20)
-		piece := make([]byte, 64<<10)
-		for n := 0; n < 16<<20; n += len(piece) {
-			if _, err := c.Write(piece); err != nil {
-				sent <- err
-				return
-			}
-		}
-		sent <- nil
-	}()
+	sent := upload(c, fmt.Sprintf("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 64<<20), 16<<20)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -403,21 +413,7 @@ func TestRefusedHeadLingers(t *testing.T) {
 		{"POST / HTTP/1.1\r\nHost: x\r\nBad Header\r\nContent-Length: 67108864\r\n\r\n", 400},
 	} {
 		c := dial(t, fe.addr[0], 8*time.Second)
-		sent := make(chan error, 1)
-		go func() {
-			if _, err := io.WriteString(c, tc.head); err != nil {
-				sent <- err
-				return
-			}
-			piece := make([]byte, 64<<10)
-			for n := 0; n < 8<<20; n += len(piece) {
-				if _, err := c.Write(piece); err != nil {
-					sent <- err
-					return
-				}
-			}
-			sent <- nil
-		}()
+		sent := upload(c, tc.head, 8<<20)
 		br := bufio.NewReader(c)
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {

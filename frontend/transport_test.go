@@ -258,28 +258,8 @@ func TestAccessLogStreamedBytes(t *testing.T) {
 	if resp, body := get(t, fe.url("/chunked")); resp.StatusCode != 200 || len(body) != 3<<20 {
 		t.Fatalf("chunked: %d, %d bytes", resp.StatusCode, len(body))
 	}
-	c, err := net.Dial("tcp", fe.addr[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(c, "GET /abandoned HTTP/1.1\r\nHost: x\r\n\r\n")
-	if _, err := io.ReadFull(c, make([]byte, 100<<10)); err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	var got []string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if err := fe.f.ReopenLogs(); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := os.ReadFile(cfg.AccessLog)
-		if got = strings.Split(strings.TrimSpace(string(b)), "\n"); len(got) == 2 {
-			break
-		}
-	}
-	if len(got) != 2 {
-		t.Fatalf("log lines: %q", got)
-	}
+	abandon(t, fe.addr[0], "/abandoned", 100<<10)
+	got := logLines(t, fe, cfg.AccessLog, 2)
 	if f := strings.Fields(got[0]); f[6] != "/chunked" || f[9] != strconv.Itoa(3<<20) {
 		t.Errorf("chunked body logged as %q; want %d bytes", got[0], 3<<20)
 	}
@@ -287,6 +267,35 @@ func TestAccessLogStreamedBytes(t *testing.T) {
 	if n, _ := strconv.Atoi(f[9]); f[6] != "/abandoned" || n < 100<<10 || n >= len(big) {
 		t.Errorf("abandoned download logged as %q; want between %d and %d bytes", got[1], 100<<10, len(big))
 	}
+}
+
+// abandon asks for path and leaves after n bytes of the answer.
+func abandon(t *testing.T, addr, path string, n int) {
+	t.Helper()
+	c := dial(t, addr, 5*time.Second)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+	if _, err := io.ReadFull(c, make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+// logLines waits until the access log at path has n lines (a download's
+// is written when it is over) and returns them.
+func logLines(t *testing.T, fe *running, path string, n int) []string {
+	t.Helper()
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := fe.f.ReopenLogs(); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(path)
+		if got = strings.Split(strings.TrimSpace(string(b)), "\n"); len(got) == n {
+			return got
+		}
+	}
+	t.Fatalf("log lines: %q; want %d", got, n)
+	return nil
 }
 
 // TestRetryRules: a request is sent again only when it failed on a pooled

@@ -137,20 +137,9 @@ func mergeMaps(base, over map[string]string) map[string]string {
 	return m
 }
 
+// readBody reads a request body file: a regular file of at most MaxBody.
 func readBody(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > MaxBody {
-		return nil, fmt.Errorf("%s: %d bytes; at most %d", path, st.Size(), MaxBody)
-	}
-	return os.ReadFile(path)
+	return sitefile.ReadFile(path, MaxBody)
 }
 
 // validate checks what the generator relies on, and fills the defaults
