@@ -129,13 +129,17 @@ func (c *Commit) Vote(txn *Txn) (VoteResult, error) {
 		return VoteResult{}, ErrNotLocked
 	}
 	db := c.db
-	if txn.TID != ZeroTID {
-		db.mu.Lock()
-		assigned := db.assigned
-		db.mu.Unlock()
-		if !assigned.Less(txn.TID) {
-			return VoteResult{}, fmt.Errorf("%w: %s <= %s", ErrTIDOrder, txn.TID, assigned)
-		}
+	db.mu.Lock()
+	assigned := db.assigned
+	db.mu.Unlock()
+	switch {
+	case txn.TID == ZeroTID && !roomAfter(assigned):
+		return VoteResult{}, fmt.Errorf("%w: the last is %s", ErrTIDRange, assigned)
+	case txn.TID == ZeroTID:
+	case !txn.TID.Less(MaxTID):
+		return VoteResult{}, fmt.Errorf("%w: restore at %s", ErrTIDRange, txn.TID)
+	case !assigned.Less(txn.TID):
+		return VoteResult{}, fmt.Errorf("%w: %s <= %s", ErrTIDOrder, txn.TID, assigned)
 	}
 	if len(txn.undos) > 0 {
 		// Undo reads older revisions and blobs: let the writer catch up

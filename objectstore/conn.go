@@ -387,7 +387,7 @@ func exception(err error) *zeo.Exception {
 		return zeo.ReadOnlyError()
 	case errors.As(err, &ae):
 		return zeo.NewException(zeo.ClassTypeError, ae.Error())
-	case errors.Is(err, ErrTIDOrder), errors.Is(err, ErrNotLocked), errors.Is(err, errTxnState):
+	case errors.Is(err, ErrTIDOrder), errors.Is(err, ErrTIDRange), errors.Is(err, ErrNotLocked), errors.Is(err, errTxnState):
 		return zeo.StorageTransactionError(err.Error())
 	}
 	return zeo.NewException("ZODB.POSException.StorageError", err.Error())

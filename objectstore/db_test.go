@@ -425,6 +425,40 @@ func TestIterationAndRestore(t *testing.T) {
 	c.Abort()
 }
 
+// TestTIDsStayBelowMaxTID: a restore may not take its tid at or past
+// ZODB's maxtid (one at 0xffffffffffffffff made the next tid wrap to zero
+// and the database look empty, also after reopening), and once the last
+// tid leaves no room below maxtid, further transactions are refused at
+// their vote, without touching what is stored.
+func TestTIDsStayBelowMaxTID(t *testing.T) {
+	db := openTest(t, nil)
+	o := OIDFromUint64(1)
+	store(t, db, o, ZeroTID, "1")
+	for _, tid := range []TID{TIDFromUint64(^uint64(0)), MaxTID} {
+		c, _ := db.Lock(context.Background())
+		txn := &Txn{TID: tid}
+		txn.Restore(OIDFromUint64(2), []byte("x"), false)
+		if _, err := c.Vote(txn); !errors.Is(err, ErrTIDRange) {
+			t.Errorf("restore at %s: %v; want ErrTIDRange", tid, err)
+		}
+		c.Abort()
+	}
+	last := TIDFromUint64(MaxTID.Uint64() - 1)
+	txn := &Txn{TID: last}
+	txn.Restore(OIDFromUint64(2), []byte("x"), false)
+	commit(t, db, txn)
+	c, _ := db.Lock(context.Background())
+	next := &Txn{}
+	next.Store(o, ZeroTID, []byte("2"))
+	if _, err := c.Vote(next); !errors.Is(err, ErrTIDRange) {
+		t.Errorf("a transaction after %s: %v; want ErrTIDRange", last, err)
+	}
+	c.Abort()
+	if got := db.LastTransaction(); got != last {
+		t.Errorf("last transaction %s; want %s", got, last)
+	}
+}
+
 // Check verifies a closed store file: the counters match the buckets, and
 // every current entry and transaction oid has its record.
 func Check(path string) error {

@@ -40,6 +40,11 @@ var (
 	// is not newer than the last committed one.
 	ErrTIDOrder = errors.New("objectstore: restored tid is not after the last transaction")
 
+	// ErrTIDRange is returned by Vote for a restore whose explicit tid is
+	// at or past ZODB's maxtid, and for any transaction once the last one
+	// left no tid below it (roomAfter).
+	ErrTIDRange = errors.New("objectstore: no transaction id left below ZODB's maxtid")
+
 	// ErrFailed is returned by every commit after a write to the file
 	// failed: the store stops accepting commits rather than guess what
 	// reached the disk. Reopen it to recover.

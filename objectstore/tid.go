@@ -46,3 +46,13 @@ func laterThan(t, last TID) TID {
 	}
 	return TIDFromUint64(n + 1)
 }
+
+// roomAfter reports whether a transaction may still follow last: its tid
+// (laterThan) stays below ZODB's maxtid, which loadBefore asks "before"
+// for the latest revision, so a tid at or past it would hide everything
+// committed from then on. A tid past the last one would also wrap to
+// zero, before all history. Only a restored tid can come this close.
+func roomAfter(last TID) bool {
+	next := laterThan(last, last)
+	return last.Less(next) && next.Less(MaxTID)
+}
