@@ -149,27 +149,42 @@ func (u *unpacker) str(n uint64) (any, error) {
 }
 
 // array decodes n values into a Tuple. Every value takes at least one
-// byte, so a count beyond the bytes left is refused before allocating.
+// byte, so a count beyond the bytes left is refused before allocating, and
+// so is one beyond the values the limit still allows: a Tuple slot is 16
+// bytes per input byte, a map item far more, and a 16 MiB frame made the
+// decoder allocate 700 MiB before its value count ran out.
 func (u *unpacker) array(n uint64, depth int) (any, error) {
 	if n > uint64(len(u.data)-u.pos) {
 		return nil, u.fail(u.pos, ErrTruncated, "array of %d items, %d bytes left", n, len(u.data)-u.pos)
 	}
-	t := make(Tuple, n)
-	for i := range t {
+	if n > uint64(max(u.values, 0)) {
+		return nil, u.fail(u.pos, ErrLimit, "array of %d items, more than the %d values left", n, u.values)
+	}
+	// Grown as values come, not allocated from the count: what a message
+	// costs follows what it holds.
+	t := make(Tuple, 0, min(n, preallocated))
+	for range n {
 		v, err := u.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
-		t[i] = v
+		t = append(t, v)
 	}
 	return t, nil
 }
+
+// preallocated is the most items an array or map is given room for
+// before they arrive.
+const preallocated = 1024
 
 func (u *unpacker) dict(n uint64, depth int) (any, error) {
 	if n > uint64(len(u.data)-u.pos)/2 {
 		return nil, u.fail(u.pos, ErrTruncated, "map of %d items, %d bytes left", n, len(u.data)-u.pos)
 	}
-	d := NewDict(int(n))
+	if n > uint64(max(u.values, 0))/2 {
+		return nil, u.fail(u.pos, ErrLimit, "map of %d items, more than the %d values left", n, u.values)
+	}
+	d := NewDict(int(min(n, preallocated)))
 	for range n {
 		at := u.pos
 		k, err := u.value(depth + 1)

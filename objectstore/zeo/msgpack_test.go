@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -83,6 +84,10 @@ func TestMsgpackDecodeErrors(t *testing.T) {
 		{"map key", zeo.Limits{}, "\x81\x80\xc0", zeo.ErrUnhashable},
 		{"depth", zeo.Limits{MaxDepth: 10}, strings.Repeat("\x91", 20) + "\xc0", zeo.ErrLimit},
 		{"values", zeo.Limits{MaxValues: 3}, "\x94\xc0\xc0\xc0\xc0", zeo.ErrLimit},
+		// A count past the values the limit allows is refused before
+		// anything is allocated for it.
+		{"array32 past the values", zeo.Limits{MaxValues: 100}, "\xdd\x00\x00\x01\x00" + strings.Repeat("\xc0", 256), zeo.ErrLimit},
+		{"map32 past the values", zeo.Limits{MaxValues: 100}, "\xdf\x00\x00\x01\x00" + strings.Repeat("\xc0", 512), zeo.ErrLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,6 +96,23 @@ func TestMsgpackDecodeErrors(t *testing.T) {
 				t.Fatalf("Unmarshal(%q): %v; want %v", tt.in, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestMsgpackAllocationFollowsInput: a map or array header announcing
+// millions of items in a frame that holds them only as nil bytes costs
+// about what the frame does, not 45 times it.
+func TestMsgpackAllocationFollowsInput(t *testing.T) {
+	in := []byte("\xdf\x00\x10\x00\x00" + strings.Repeat("\xc0", 2<<20)) // map32 of 1Mi items, all nil: None
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	v, err := zeo.Codec{Encoding: zeo.Msgpack}.Unmarshal(in)
+	runtime.ReadMemStats(&after)
+	if d, ok := v.(*zeo.Dict); err != nil || !ok || d.Len() != 1 {
+		t.Fatalf("decoded %T, %v; want a dict of one item (None: None)", v, err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Errorf("decoding a %d-byte frame allocated %d MiB", len(in), got>>20)
 	}
 }
 

@@ -370,6 +370,15 @@ func (u *unpickler) binString(op byte) error {
 	return u.pushOr(string(b), err)
 }
 
+// maxLongBytes bounds a binary integer (LONG1, LONG4) as Python bounds the
+// conversion of one to and from decimal (sys.int_max_str_digits, 4300
+// digits): no ZEO message carries more, and converting a larger one (for
+// an error message, a dict key) costs time growing faster than its size —
+// a hostile frame of a few MiB kept a core busy for seconds, one of 256
+// MiB for hours. Text integers (INT, LONG) are bounded by the length of a
+// text argument.
+const maxLongBytes = 1786 // 4300 decimal digits
+
 // long reads LONG1 (1-byte length) or LONG4 (signed 4-byte length): a
 // little-endian two's complement integer.
 func (u *unpickler) long(size int) error {
@@ -379,6 +388,9 @@ func (u *unpickler) long(size int) error {
 	}
 	if size == 4 && int32(uint32(n)) < 0 {
 		return u.fail(ErrMalformed, "negative LONG4 length")
+	}
+	if n > maxLongBytes {
+		return u.fail(ErrLimit, "LONG4 of %d bytes (at most %d)", n, maxLongBytes)
 	}
 	b, err := u.take(n)
 	if err != nil {
@@ -453,6 +465,7 @@ func (u *unpickler) textInt(op byte, ln []byte) error {
 	if op == opLONG && len(s) > 0 && s[len(s)-1] == 'L' {
 		s = s[:len(s)-1]
 	}
+
 	x, ok := new(big.Int).SetString(s, 10)
 	if !ok {
 		return u.fail(ErrMalformed, "bad integer %q", ln)

@@ -174,6 +174,12 @@ func TestUnpickleLimits(t *testing.T) {
 		{"memo", zeo.Limits{MaxMemo: 2}, p3("Nq\x00q\x01q\x02")},
 		{"tuple key too large", zeo.Limits{}, p3("}B\x00\x00\x10\x00" +
 			strings.Repeat("a", 1<<20) + "q\x000h\x00h\x00\x86Ns")},
+		// Integers past Python's 4300 digits: converting one of a few MiB
+		// (to build an error message or a dict key) took seconds of CPU.
+		{"LONG4 of 1 MiB", zeo.Limits{}, p3("\x8b\x00\x00\x10\x00" + strings.Repeat("\x01", 1<<20))},
+		{"LONG4 just over", zeo.Limits{}, p3("\x8b\xfb\x06\x00\x00" + strings.Repeat("\x01", 1787))},
+		{"text INT of 5000 digits", zeo.Limits{}, p3("I" + strings.Repeat("7", 5000) + "\n")},
+		{"text LONG of 5000 digits", zeo.Limits{}, p3("L" + strings.Repeat("7", 5000) + "L\n")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,6 +188,19 @@ func TestUnpickleLimits(t *testing.T) {
 				t.Fatalf("got %v; want ErrLimit", err)
 			}
 		})
+	}
+}
+
+// TestUnpickleLargestInts: integers up to the bounds (4300 decimal digits
+// in binary, Python's own; a text argument's 4096 bytes) still decode.
+func TestUnpickleLargestInts(t *testing.T) {
+	for _, in := range [][]byte{
+		p3("\x8b\xfa\x06\x00\x00" + strings.Repeat("\x01", 1786)),
+		p3("I-" + strings.Repeat("7", 4000) + "\n"),
+	} {
+		if _, err := (zeo.Codec{Encoding: zeo.Pickle}).Unmarshal(in); err != nil {
+			t.Errorf("%.20q…: %v", in, err)
+		}
 	}
 }
 
