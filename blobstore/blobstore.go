@@ -127,6 +127,26 @@ func (d *Dir) CreateTemp() (*os.File, error) {
 	return os.CreateTemp(d.TempDir(), "upload-*.tmp")
 }
 
+// Claim moves a temporary blob file the server was handed (a client's
+// file in its oid directory, or an upload) into tmp/ under a name of the
+// server's own, as ZEO's server does at vote: what becomes of the original
+// name afterwards (a client removing its file) no longer matters, and a
+// file that cannot be claimed fails that transaction's vote rather than
+// the write of its commit, which would stop every commit of the storage.
+func (d *Dir) Claim(src string) (string, error) {
+	f, err := os.CreateTemp(d.TempDir(), "vote-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("blobstore: %w", err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Rename(src, name); err != nil {
+		os.Remove(name)
+		return "", fmt.Errorf("blobstore: %w", err)
+	}
+	return name, nil
+}
+
 // Commit moves the temporary file src to the blob of oid at tid: it
 // fsyncs src, renames it into place and fsyncs the directories it touched,
 // so the blob exists completely or not at all.

@@ -221,12 +221,48 @@ func (c *Commit) Vote(txn *Txn) (VoteResult, error) {
 		c.records, c.blobs, c.undone = nil, nil, nil
 		return res, nil
 	}
-	if c.size > db.maxTxnBytes {
+	// The commit log frame holds the metadata and every record's oid and
+	// framing too: counted here, so that no frame outgrows its 32-bit
+	// length (with max_frame raised, a huge description could).
+	framed := c.size + int64(len(txn.User)+len(txn.Description)+len(txn.Extension)) + int64(len(c.records))*recordOverhead
+	if framed > db.maxTxnBytes {
 		c.records, c.blobs, c.undone = nil, nil, nil
 		return VoteResult{}, ErrTxnTooLarge
 	}
+	if err := c.claimBlobs(txn); err != nil {
+		c.records, c.blobs, c.undone = nil, nil, nil
+		return VoteResult{}, err
+	}
 	res.Undone = c.undone
 	return res, nil
+}
+
+// recordOverhead bounds what a record adds to its data in a commit log
+// frame: its oid, length and encoding.
+const recordOverhead = 64
+
+// claimBlobs takes the transaction's blob files into the blob directory's
+// tmp/ (blobstore.Dir.Claim) once its vote has passed: from then on only
+// the storage's own disk can fail their move into place at commit. The
+// transaction follows the files to their new names, so that an abort
+// removes them there.
+func (c *Commit) claimBlobs(txn *Txn) error {
+	for i := range c.blobs {
+		b := &c.blobs[i]
+		if b.src == "" {
+			continue
+		}
+		if c.db.opts.Blobs == nil {
+			return fmt.Errorf("objectstore: blob store without a blob directory")
+		}
+		claimed, err := c.db.opts.Blobs.Claim(b.src)
+		if err != nil {
+			return fmt.Errorf("objectstore: blob of oid %s: %w", b.oid, err)
+		}
+		b.src = claimed
+		txn.writes[b.oid].blob = claimed
+	}
+	return nil
 }
 
 // Finish assigns the transaction's tid, queues it for the writer, releases

@@ -225,6 +225,10 @@ func (c *Config) Validate(site sitefile.Site) error {
 // default one.
 func (c *Config) validateStorages() error {
 	names, files := map[string]bool{c.Name: true}, map[string]bool{filepath.Clean(c.Data): true}
+	blobDirs := map[string]bool{}
+	if c.BlobDir != "" {
+		blobDirs[filepath.Clean(c.BlobDir)] = true
+	}
 	for i, sc := range c.Storages {
 		key := fmt.Sprintf("storages[%d]", i)
 		switch {
@@ -236,8 +240,15 @@ func (c *Config) validateStorages() error {
 			return sitefile.Errorf(key+".data", "empty storage file path")
 		case files[filepath.Clean(sc.Data)]:
 			return sitefile.Errorf(key+".data", "%s is already another storage's file", sc.Data)
+		case sc.BlobDir != "" && blobDirs[filepath.Clean(sc.BlobDir)]:
+			// Blob files are named by oid and tid only: two storages'
+			// would overwrite each other's.
+			return sitefile.Errorf(key+".blob_dir", "%s is already another storage's blob folder", sc.BlobDir)
 		}
 		names[sc.Name], files[filepath.Clean(sc.Data)] = true, true
+		if sc.BlobDir != "" {
+			blobDirs[filepath.Clean(sc.BlobDir)] = true
+		}
 	}
 	return nil
 }

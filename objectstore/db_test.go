@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/cairnstack/cairn/blobstore"
 )
 
 // openTest opens a store in a temporary directory and checks its
@@ -457,6 +460,59 @@ func TestTIDsStayBelowMaxTID(t *testing.T) {
 	if got := db.LastTransaction(); got != last {
 		t.Errorf("last transaction %s; want %s", got, last)
 	}
+}
+
+// TestBlobClaimedAtVote: a blob file is taken into the blob directory at
+// vote. A client removing its file after voting cannot stop the commit
+// (the write of a commit that fails stops every later commit of the
+// storage), one removing it before voting fails its own vote only, and a
+// blob replaced by a later store of the same oid is removed.
+func TestBlobClaimedAtVote(t *testing.T) {
+	blobs, err := blobstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := openTest(t, &Options{Blobs: blobs})
+	tempBlob := func(content string) string {
+		f, err := blobs.CreateTemp()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(content)
+		f.Close()
+		return f.Name()
+	}
+	o := OIDFromUint64(1)
+	first, second := tempBlob("replaced"), tempBlob("blob data")
+	txn := &Txn{}
+	txn.StoreBlob(o, ZeroTID, []byte("rec"), first)
+	txn.StoreBlob(o, ZeroTID, []byte("rec"), second)
+	if _, err := os.Stat(first); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the replaced blob file: %v; want it removed", err)
+	}
+	c, _ := db.Lock(context.Background())
+	if _, err := c.Vote(txn); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(second) // the client's name: the file is the storage's now
+	tid, err := c.Finish()
+	if err != nil {
+		t.Fatalf("finish after the client removed its file: %v", err)
+	}
+	if b, err := os.ReadFile(blobs.BlobPath(o, tid)); err != nil || string(b) != "blob data" {
+		t.Errorf("the committed blob: %q, %v", b, err)
+	}
+
+	gone := tempBlob("x")
+	os.Remove(gone)
+	txn = &Txn{}
+	txn.StoreBlob(OIDFromUint64(2), ZeroTID, []byte("rec"), gone)
+	c, _ = db.Lock(context.Background())
+	if _, err := c.Vote(txn); err == nil {
+		t.Error("voted with its blob file gone")
+	}
+	c.Abort()
+	store(t, db, OIDFromUint64(3), ZeroTID, "the storage goes on")
 }
 
 // Check verifies a closed store file: the counters match the buckets, and

@@ -64,6 +64,7 @@ read_only = true
 		"storages[0].name: storage \"1\" is defined twice": `[[objectstore.storages]]` + "\nname = \"1\"\ndata = \"x.db\"\n",
 		"storages[0].name: empty storage name":             `[[objectstore.storages]]` + "\ndata = \"x.db\"\n",
 		"storages[1].data: ./x.db is already":              `[[objectstore.storages]]` + "\nname = \"a\"\ndata = \"x.db\"\n" + `[[objectstore.storages]]` + "\nname = \"b\"\ndata = \"./x.db\"\n",
+		"storages[0].blob_dir: var/blobs/ is already":      "[objectstore]\nblob_dir = \"var/blobs\"\n" + `[[objectstore.storages]]` + "\nname = \"a\"\ndata = \"a.db\"\nblob_dir = \"var/blobs/\"\n",
 	}
 	for want, doc := range bad {
 		cfg := objectstore.NewConfig()

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 )
 
 // Txn collects the writes of one transaction until Vote. It is not safe
@@ -52,8 +53,14 @@ func (t *Txn) put(oid OID, w *write) {
 	if t.writes == nil {
 		t.writes = map[OID]*write{}
 	}
-	if _, ok := t.writes[oid]; !ok {
+	old, ok := t.writes[oid]
+	if !ok {
 		t.order = append(t.order, oid)
+	}
+	if ok && old.blob != "" && old.blob != w.blob {
+		// The blob file of the store replaced: the transaction owns it,
+		// and nothing else would remove it.
+		os.Remove(old.blob)
 	}
 	t.writes[oid] = w
 }

@@ -88,8 +88,12 @@ func (p prefix) match(v any) bool {
 	if last := other[len(other)-1]; strings.Contains(last, " ") {
 		other[len(other)-1] = last[:strings.LastIndex(last, " ")]
 	}
-	if len(other) > p.length {
-		other = other[:p.length]
+	n := p.length
+	if n < 0 { // Python slices from the end (a hostile state; no panic)
+		n = max(len(other)+n, 0)
+	}
+	if len(other) > n {
+		other = other[:n]
 	}
 	if len(other) != len(p.path) {
 		return false

@@ -54,9 +54,9 @@ import (
 
 const (
 	walHeader = 16
-	// maxTxnBytes bounds a transaction's data, so that its frame's
-	// length fits the frame header's 32 bits with room for the oids and
-	// metadata (Vote refuses larger ones with ErrTxnTooLarge).
+	// maxTxnBytes bounds a transaction's data, metadata and records'
+	// framing, so that its frame's length fits the frame header's 32 bits
+	// (Vote refuses larger ones with ErrTxnTooLarge).
 	maxTxnBytes = 3 << 30
 	// walShrink: a freed file larger than this is truncated, so one big
 	// import does not leave a big file behind.

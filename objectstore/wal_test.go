@@ -325,19 +325,24 @@ func TestLogMustContinueTheFile(t *testing.T) {
 }
 
 // TestTooLargeATransaction: a transaction the log cannot frame is refused
-// at vote, and the store goes on.
+// at vote — by its data, or by its metadata (a huge description) — and
+// the store goes on.
 func TestTooLargeATransaction(t *testing.T) {
 	db := openTest(t, nil)
-	db.maxTxnBytes = 10
-	c, err := db.Lock(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	db.maxTxnBytes = 1000
+	big := &Txn{}
+	big.Store(OIDFromUint64(1), ZeroTID, make([]byte, 1001))
+	described := &Txn{Description: make([]byte, 1000)}
+	described.Store(OIDFromUint64(1), ZeroTID, []byte("small"))
+	for _, txn := range []*Txn{big, described} {
+		c, err := db.Lock(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Vote(txn); !errors.Is(err, ErrTxnTooLarge) {
+			t.Errorf("vote over a limit of 1000 bytes: %v", err)
+		}
+		c.Abort()
 	}
-	txn := &Txn{}
-	txn.Store(OIDFromUint64(1), ZeroTID, make([]byte, 11))
-	if _, err := c.Vote(txn); !errors.Is(err, ErrTxnTooLarge) {
-		t.Errorf("vote of 11 bytes over a limit of 10: %v", err)
-	}
-	c.Abort()
 	store(t, db, OIDFromUint64(1), ZeroTID, "small")
 }
