@@ -11,6 +11,9 @@ import (
 // blobChunk is the size of receiveBlobChunk payloads, as ZEO sends them.
 const blobChunk = 59000
 
+// blobAhead is how much of a blob being sent may wait for its client.
+const blobAhead = 4 << 20
+
 var errNoBlobs = errors.New("objectstore: this storage has no blob directory")
 
 func (c *conn) storeBlobStart(any, zeo.Tuple) (any, error) {
@@ -130,6 +133,12 @@ func (c *conn) sendBlob(_ any, args zeo.Tuple) (any, error) {
 	o, s := bytesOf(oid), bytesOf(serial)
 	c.send(zeo.AsyncCall("receiveBlobStart", o, s), false)
 	for {
+		// The file goes out as the client takes it: a few chunks ahead,
+		// not the whole blob queued in memory (a client asking for a
+		// large blob and not reading held all of it).
+		if !c.awaitRoom(blobAhead) {
+			return nil, fatalf("client left during sendBlob")
+		}
 		buf := make([]byte, blobChunk)
 		n, err := io.ReadFull(f, buf)
 		if n > 0 {

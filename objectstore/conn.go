@@ -51,6 +51,7 @@ type conn struct {
 	flushing bool       // a goroutine is writing a taken out
 	closed   bool
 	wake     chan struct{} // wakes writeLoop (capacity 1)
+	drained  chan struct{} // a write of queued frames ended (capacity 1; awaitRoom)
 	done     chan struct{}
 	closing  sync.Once
 
@@ -68,10 +69,11 @@ type conn struct {
 func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
 		srv: s, nc: nc, sock: newSocket(nc),
-		log:   s.log.With("client", nc.RemoteAddr().String()),
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
-		iters: map[int64]*iterState{},
+		log:     s.log.With("client", nc.RemoteAddr().String()),
+		wake:    make(chan struct{}, 1),
+		drained: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		iters:   map[int64]*iterState{},
 	}
 }
 
@@ -207,6 +209,10 @@ func (c *conn) flush(wait bool) bool {
 		}
 		more := len(c.out) > 0
 		c.outMu.Unlock()
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
 		if err != nil {
 			c.close()
 			return false
@@ -217,6 +223,30 @@ func (c *conn) flush(wait bool) bool {
 		if !wait {
 			c.wakeWriter()
 			return true
+		}
+	}
+}
+
+// awaitRoom waits until at most limit bytes wait to be written to the
+// client (the reading goroutine, between the pieces of a long answer), so
+// that what a connection holds follows what its client takes. It is false
+// once the connection is closed.
+func (c *conn) awaitRoom(limit int) bool {
+	for {
+		c.outMu.Lock()
+		n, closed := len(c.out), c.closed
+		c.outMu.Unlock()
+		switch {
+		case closed:
+			return false
+		case n <= limit:
+			return true
+		}
+		c.wakeWriter()
+		select {
+		case <-c.drained:
+		case <-c.done:
+			return false
 		}
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cairnstack/cairn/blobstore"
 	"github.com/cairnstack/cairn/internal/sitefile"
 	"github.com/cairnstack/cairn/objectstore"
 	"github.com/cairnstack/cairn/objectstore/objectstoretest"
@@ -483,5 +486,81 @@ func TestMetrics(t *testing.T) {
 	}
 	if value("cairn_objectstore_db_size_bytes") <= 0 || value("cairn_objectstore_checkpoint_seconds_total") <= 0 {
 		t.Error("no size or checkpoint time")
+	}
+}
+
+// TestSendBlobFollowsTheClient: a blob is sent as the client takes it, a
+// few chunks ahead: a client asking for a large blob and not reading makes
+// the server hold a few MiB, not the whole blob (64 MiB here, held whole
+// before).
+func TestSendBlobFollowsTheClient(t *testing.T) {
+	var blobDir string
+	addr, _ := startServer(t, func(c *objectstore.Config) { blobDir = c.BlobDir })
+	dir, err := blobstore.Open(blobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oid, tid := [8]byte{7: 1}, [8]byte{0: 3, 7: 1}
+	path := dir.BlobPath(oid, tid)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(64 << 20) // sparse
+	f.Close()
+
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r, w := zeo.NewReader(nc, 0), zeo.NewWriter(nc)
+	p, err := zeo.ClientHandshake(r, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := zeo.Codec{Encoding: p.Encoding}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i, m := range []zeo.Message{zeo.Call(int64(1), "register", "1", true), zeo.Call(int64(2), "sendBlob", oid[:], tid[:])} {
+		frame, err := codec.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteFrame(frame); err != nil || w.Flush() != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // the server sends what it can, then waits for us
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > 32<<20 {
+		t.Errorf("a client not reading a 64 MiB blob: the heap grew %d MiB", grown>>20)
+	}
+	// Read now, the whole blob comes, then the reply.
+	nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got := 0
+	for {
+		frame, err := r.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d bytes of the blob: %v", got, err)
+		}
+		m, err := codec.Decode(frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if args, ok := m.Args.(zeo.Tuple); ok && m.Method == "receiveBlobChunk" && len(args) == 3 {
+			b, _ := args[2].([]byte)
+			got += len(b)
+		}
+		if m.Method == zeo.ReplyMethod && m.ID == int64(2) {
+			break
+		}
+	}
+	if got != 64<<20 {
+		t.Errorf("received %d bytes of the blob; want %d", got, 64<<20)
 	}
 }
