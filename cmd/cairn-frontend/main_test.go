@@ -165,7 +165,8 @@ func TestProcess(t *testing.T) {
 	}
 
 	// SIGTERM while a slow request is in flight: it completes, then the
-	// process exits 0.
+	// process exits 0 — also when a SIGHUP comes while it drains (the
+	// runtime's default for SIGHUP would end it at once).
 	type result struct {
 		code int
 		body string
@@ -183,11 +184,28 @@ func TestProcess(t *testing.T) {
 	}()
 	waitOpenConn(t, admin)
 	p.Signal(syscall.SIGTERM)
+	time.Sleep(100 * time.Millisecond)
+	p.Signal(syscall.SIGHUP)
 	if r := <-res; r.code != 200 || r.body != "slow\n" {
 		t.Errorf("in-flight request during shutdown: %d %q", r.code, r.body)
 	}
 	if err := p.Wait(10 * time.Second); err != nil {
 		t.Errorf("exit: %v", err)
+	}
+}
+
+// TestSignalsWhileStarting: a SIGHUP or SIGUSR1 sent while the tier
+// starts (once it runs, before it serves) does not end it.
+func TestSignalsWhileStarting(t *testing.T) {
+	addr, admin := proctest.FreePort(t), proctest.FreePort(t)
+	p := proctest.Start(t, bin, "-listen", addr, "-static", t.TempDir(), "-admin", admin)
+	waitOutput(t, p, "starting")
+	p.Signal(syscall.SIGHUP)
+	p.Signal(syscall.SIGUSR1)
+	p.WaitHealthy(admin)
+	p.Signal(syscall.SIGTERM)
+	if err := p.Wait(10 * time.Second); err != nil {
+		t.Errorf("exit: %v\n%s", err, p.Output())
 	}
 }
 

@@ -160,6 +160,13 @@ func (p Program[C]) load(args []string, stderr io.Writer) (C, *common, error) {
 // Run runs the program with args until ctx is cancelled (main cancels it on
 // SIGTERM or SIGINT).
 func (p Program[C]) Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// SIGHUP and SIGUSR1 are caught for the whole run: outside it the
+	// runtime's default for SIGHUP ends the process, which a reload sent
+	// while the tier starts (a database recovering) or drains would do.
+	// Caught before the tier serves, they wait; once it stops, dropped.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
 	cfg, com, err := p.load(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -183,32 +190,37 @@ func (p Program[C]) Run(ctx context.Context, args []string, stdout, stderr io.Wr
 	logger = logger.With("tier", p.Section)
 	logger.Info("starting", "version", Version(), "config", fmt.Sprintf("%+v", cfg))
 
+	// The admin port first: a port taken is found before the tier starts
+	// (which may recover a database), and nothing started is left open.
+	var adminLn net.Listener
+	if com.admin != "" {
+		if adminLn, err = net.Listen("tcp", com.admin); err != nil {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+	}
 	reg := admin.NewRegistry()
 	svc, err := p.Start(Env{Logger: logger, Registry: reg}, cfg)
 	if err != nil {
+		if adminLn != nil {
+			adminLn.Close()
+		}
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	if com.admin != "" {
-		ln, err := net.Listen("tcp", com.admin)
-		if err != nil {
-			return fmt.Errorf("admin listener: %w", err)
-		}
-		logger.Info("admin listening", "addr", ln.Addr().String())
-		g.Go(func() error { return admin.Serve(gctx, ln, reg, svc.Health) })
+	if adminLn != nil {
+		logger.Info("admin listening", "addr", adminLn.Addr().String())
+		g.Go(func() error { return admin.Serve(gctx, adminLn, reg, svc.Health) })
 	}
 	g.Go(func() error { return svc.Serve(gctx) })
-	g.Go(func() error { p.signals(gctx, args, logger, logOut, svc); return nil })
+	g.Go(func() error { p.signals(gctx, sigs, args, logger, logOut, svc); return nil })
 	err = g.Wait()
 	logger.Info("stopped", "err", err)
 	return err
 }
 
-// signals handles SIGHUP (reload) and SIGUSR1 (reopen logs) until ctx ends.
-func (p Program[C]) signals(ctx context.Context, args []string, logger *slog.Logger, logOut *logfile.File, svc Service[C]) {
-	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, syscall.SIGHUP, syscall.SIGUSR1)
-	defer signal.Stop(ch)
+// signals handles SIGHUP (reload) and SIGUSR1 (reopen logs) from ch until
+// ctx ends.
+func (p Program[C]) signals(ctx context.Context, ch <-chan os.Signal, args []string, logger *slog.Logger, logOut *logfile.File, svc Service[C]) {
 	for {
 		select {
 		case <-ctx.Done():
