@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/cairnstack/cairn/internal/listener"
 )
 
 // Frontend is the front web server. It is safe for concurrent use; Reload
@@ -132,7 +134,8 @@ func (f *Frontend) Serve(ctx context.Context, lns []net.Listener) error {
 	servers := make([]*fasthttp.Server, len(lns))
 	for i := range lns {
 		servers[i] = f.newServer(i)
-		lns[i] = sockListener{lns[i], f.cfg().WriteTimeout.D(), f.cfg().ReadTimeout.D()}
+		patient := &listener.Patient{Listener: lns[i], Logger: f.logger}
+		lns[i] = sockListener{patient, f.cfg().WriteTimeout.D(), f.cfg().ReadTimeout.D()}
 		if f.listeners[i].TLS() {
 			lns[i] = tls.NewListener(lns[i], f.certs[i].tlsConfig())
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnstack/cairn/blobstore"
+	"github.com/cairnstack/cairn/internal/listener"
 	"github.com/cairnstack/cairn/internal/sitefile"
 	"github.com/cairnstack/cairn/objectstore/zeo"
 )
@@ -222,6 +223,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		names[i] = st.name
 	}
 	s.log.Info("zeo listening", "addr", ln.Addr().String(), "storages", names)
+	ln = &listener.Patient{Listener: ln, Logger: s.log}
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}

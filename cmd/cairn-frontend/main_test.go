@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -206,6 +207,43 @@ func TestSignalsWhileStarting(t *testing.T) {
 	p.Signal(syscall.SIGTERM)
 	if err := p.Wait(10 * time.Second); err != nil {
 		t.Errorf("exit: %v\n%s", err, p.Output())
+	}
+}
+
+// TestOutOfDescriptors: clients opening more connections than the process
+// may hold descriptors make accept fail (EMFILE) until some close; the
+// frontend waits that out and serves again, where it used to stop.
+func TestOutOfDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("still here\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr, admin := proctest.FreePort(t), proctest.FreePort(t)
+	p := proctest.Start(t, "/bin/sh", "-c", "ulimit -n 64 && exec "+bin+" -listen "+addr+" -static "+dir+" -admin "+admin)
+	p.WaitHealthy(admin)
+	var conns []net.Conn
+	for range 100 {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break // the accept queue is full too
+		}
+		conns = append(conns, c)
+	}
+	waitOutput(t, p, "accept failed; trying again")
+	for _, c := range conns {
+		c.Close()
+	}
+	waitUntil(t, func() bool {
+		c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get("http://" + addr + "/a.txt")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "the frontend to serve again")
+	if p.Exited() {
+		t.Fatal("the frontend stopped")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cairnstack/cairn/internal/proctest"
 	"github.com/cairnstack/cairn/objectstore/testcert"
+	"github.com/cairnstack/cairn/objectstore/zeo"
 )
 
 var bin string
@@ -65,6 +67,49 @@ func startServer(t *testing.T, extra ...string) (*proctest.Proc, string) {
 	p := proctest.Start(t, bin, args...)
 	p.WaitHealthy(admin)
 	return p, addr
+}
+
+// TestOutOfDescriptors: clients opening more connections than the server
+// may hold descriptors make accept fail (EMFILE) until some close; the
+// server waits that out and serves again, where it used to stop (any
+// client could take it down so).
+func TestOutOfDescriptors(t *testing.T) {
+	dir := t.TempDir()
+	addr, admin := proctest.FreePort(t), proctest.FreePort(t)
+	p := proctest.Start(t, "/bin/sh", "-c", "ulimit -n 64 && exec "+bin+" -listen "+addr+" -admin "+admin+
+		" -data "+filepath.Join(dir, "data.db"))
+	p.WaitHealthy(admin)
+	var conns []net.Conn
+	for range 100 {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break // the accept queue is full too
+		}
+		conns = append(conns, c)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.Output(), "accept failed; trying again"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no accept failure logged:\n%s", p.Output())
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	// A new client gets the ZEO handshake again.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			hello, _ := zeo.NewReader(c, 0).ReadFrame()
+			c.Close()
+			if len(hello) > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) || p.Exited() {
+			t.Fatalf("the server does not serve again:\n%s", p.Output())
+		}
+	}
 }
 
 // python returns the project venv's interpreter, failing (never skipping)
