@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cairnstack/cairn/internal/proctest"
+	"github.com/cairnstack/cairn/internal/sitefile"
+	"github.com/cairnstack/cairn/objectstore"
 	"github.com/cairnstack/cairn/objectstore/testcert"
 	"github.com/cairnstack/cairn/objectstore/zeo"
 )
@@ -270,4 +272,31 @@ func TestPythonMsgpack(t *testing.T) {
 		t.Errorf("smoke output:\n%s", out)
 	}
 	conformanceWith(t, []string{"CAIRN_OBJECTSTORE_ARGS=-msgpack"}, "generic")
+}
+
+// TestReloadRefusesAnyChange: a reload is accepted only with the
+// configuration unchanged, every field counted — also those the start-up
+// line leaves out (max_frame, tls_client_ca …), which were reported
+// reloaded and silently kept.
+func TestReloadRefusesAnyChange(t *testing.T) {
+	load := func(extra string) *objectstore.Config {
+		cfg := objectstore.NewConfig()
+		doc := "[objectstore]\nlisten = \"127.0.0.1:1\"\ndata = \"x.db\"\n" + extra
+		if _, err := sitefile.Decode("site.toml", []byte(doc), "objectstore", &sitefile.Site{}, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(sitefile.Site{}); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	svc := service{cfg: *load("")}
+	if err := svc.Reload(load("")); err != nil {
+		t.Errorf("the same configuration: %v", err)
+	}
+	for _, change := range []string{"max_frame = \"1M\"\n", "invalidation_queue_size = 5\n", "no_sync = true\n"} {
+		if err := svc.Reload(load(change)); err == nil {
+			t.Errorf("%q accepted by reload", change)
+		}
+	}
 }
