@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"net/http/pprof"
 	"time"
 
@@ -37,10 +38,29 @@ func Handler(g prometheus.Gatherer, health Health) http.Handler {
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/profile", boundedSeconds(pprof.Profile))
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/trace", boundedSeconds(pprof.Trace))
 	return mux
+}
+
+// maxProfileSeconds bounds a CPU profile or execution trace: either
+// costs the tier CPU on its data path while it runs (and blocks the next
+// one), and pprof takes any ?seconds= it is given.
+const maxProfileSeconds = 300
+
+// boundedSeconds refuses a profile or trace asked for longer than
+// maxProfileSeconds.
+func boundedSeconds(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if v := r.FormValue("seconds"); v != "" {
+			if sec, err := strconv.ParseFloat(v, 64); err != nil || sec > maxProfileSeconds {
+				http.Error(w, "seconds: at most "+strconv.Itoa(maxProfileSeconds), http.StatusBadRequest)
+				return
+			}
+		}
+		h(w, r)
+	}
 }
 
 // Serve serves the admin mux on ln until ctx is cancelled, then shuts down

@@ -34,6 +34,16 @@ func TestEndpoints(t *testing.T) {
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
+	// A profile or trace longer than five minutes is refused (it would
+	// cost the tier CPU all that time); a short one runs.
+	for _, path := range []string{"/debug/pprof/profile?seconds=86400", "/debug/pprof/trace?seconds=301", "/debug/pprof/trace?seconds=x"} {
+		if code, _ := get(path); code != http.StatusBadRequest {
+			t.Errorf("%s: %d; want 400", path, code)
+		}
+	}
+	if code, _ := get("/debug/pprof/trace?seconds=0.05"); code != 200 {
+		t.Errorf("a short trace: %d", code)
+	}
 	healthErr = errors.New("draining")
 	if code, body := get("/healthz"); code != 503 || !strings.Contains(body, "draining") {
 		t.Errorf("/healthz unhealthy: %d %q", code, body)

@@ -136,7 +136,7 @@ func (c *Client) Cast(method string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return c.writeFrames(f)
+	return c.writeFrames(context.Background(), f)
 }
 
 func badReply(method string, v any) error {

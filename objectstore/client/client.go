@@ -36,7 +36,8 @@ type Options struct {
 	MaxFrame int
 	// OnInvalidate, when set, is called for every invalidateTransaction
 	// the server sends (commits of other connections, in tid order). It
-	// runs on the connection's reading goroutine and must not block.
+	// runs on the connection's reading goroutine and must not block, nor
+	// call Close (which waits for that goroutine).
 	OnInvalidate func(Invalidation)
 }
 
@@ -55,8 +56,8 @@ type Client struct {
 	codec zeo.Codec
 	opts  Options
 
-	wmu sync.Mutex // guards w and serializes frames
-	w   *zeo.Writer
+	wsem chan struct{} // held (capacity 1) while writing to w: serializes frames
+	w    *zeo.Writer
 
 	mu      sync.Mutex // guards pending and err
 	pending map[callKey]*pendingCall
@@ -165,7 +166,7 @@ func handshake(ctx context.Context, nc net.Conn, opts Options) (*Client, error) 
 	}
 	_ = nc.SetDeadline(time.Time{})
 	c := &Client{
-		nc: nc, proto: proto, opts: opts, w: w,
+		nc: nc, proto: proto, opts: opts, w: w, wsem: make(chan struct{}, 1),
 		codec:   zeo.Codec{Encoding: proto.Encoding, Limits: zeo.Limits{MaxEncoded: opts.MaxFrame}},
 		pending: map[callKey]*pendingCall{},
 		txSem:   make(chan struct{}, 1),
@@ -226,24 +227,54 @@ func (c *Client) shutdown(cause error) {
 	})
 }
 
-// writeFrames sends frames in order, in one flush.
-func (c *Client) writeFrames(frames ...[]byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+// writeFrames sends frames in order, in one flush. Waiting for another
+// writer and writing both end with ctx: a server that stops reading made
+// calls (and the heartbeat) block for good whatever their context said. A
+// write cut off part way leaves a frame half sent, so the connection then
+// closes.
+func (c *Client) writeFrames(ctx context.Context, frames ...[]byte) error {
+	select {
+	case c.wsem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return c.Err()
+	}
+	defer func() { <-c.wsem }()
 	if err := c.Err(); err != nil {
 		return err
 	}
-	for _, f := range frames {
-		if err := c.w.WriteFrame(f); err != nil {
-			c.shutdown(err)
-			return c.Err()
+	var mu sync.Mutex
+	written := false
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !written {
+			_ = c.nc.SetWriteDeadline(time.Unix(1, 0)) // the write in progress returns
 		}
-	}
-	if err := c.w.Flush(); err != nil {
+	})
+	err := c.writeAll(frames)
+	mu.Lock()
+	written = true
+	mu.Unlock()
+	stop()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
 		c.shutdown(err)
 		return c.Err()
 	}
 	return nil
+}
+
+func (c *Client) writeAll(frames [][]byte) error {
+	for _, f := range frames {
+		if err := c.w.WriteFrame(f); err != nil {
+			return err
+		}
+	}
+	return c.w.Flush()
 }
 
 func (c *Client) encode(m zeo.Message) ([]byte, error) {
@@ -268,7 +299,7 @@ func (c *Client) heartbeat(every time.Duration) {
 		case <-c.done:
 			return
 		case <-t.C:
-			if c.writeFrames(frame) != nil {
+			if c.writeFrames(context.Background(), frame) != nil {
 				return
 			}
 		}
@@ -304,8 +335,9 @@ func (c *Client) roundTrip(ctx context.Context, key callKey, m zeo.Message, befo
 	p.waiters = append(p.waiters, ch)
 	c.mu.Unlock()
 	if !inFlight {
-		if err := c.writeFrames(append(before, frame)...); err != nil {
-			return nil, err // shutdown has failed the waiters
+		if err := c.writeFrames(ctx, append(before, frame)...); err != nil {
+			c.abandon(key, ch) // not sent (ctx ended first), or the connection is gone
+			return nil, err
 		}
 	}
 	select {
@@ -317,7 +349,10 @@ func (c *Client) roundTrip(ctx context.Context, key callKey, m zeo.Message, befo
 	}
 }
 
-// abandon stops waiting for a reply; the reply, when it comes, is dropped.
+// abandon stops waiting for a reply; the reply, when it comes, is dropped
+// (deliver drops replies nobody waits for), and a call nobody waits for
+// any more is forgotten: against a server that never answers, abandoned
+// calls piled up for the life of the connection.
 func (c *Client) abandon(key callKey, ch chan result) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -327,6 +362,9 @@ func (c *Client) abandon(key callKey, ch chan result) {
 				p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
 				break
 			}
+		}
+		if len(p.waiters) == 0 {
+			delete(c.pending, key)
 		}
 	}
 }

@@ -11,3 +11,10 @@ func Waiters(c *Client) int {
 	}
 	return n
 }
+
+// Pending counts the calls waiting for replies.
+func Pending(c *Client) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
+}

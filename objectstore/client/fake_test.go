@@ -159,3 +159,65 @@ func TestRepliesMatchedByMsgid(t *testing.T) {
 		})
 	}
 }
+
+// TestContextBoundsWrites: a server that stops reading cannot hold a call
+// past its context, neither the one writing nor one waiting to write; the
+// connection then closes (a frame was cut short), and calls abandoned on
+// a server that never answers are forgotten.
+func TestContextBoundsWrites(t *testing.T) {
+	addr, fakes := startFake(t, zeo.Protocol{Encoding: zeo.Pickle, Version: "5"})
+	c := dial(t, addr, client.Options{})
+	f := <-fakes
+
+	// Never answered: each abandoned call is forgotten.
+	read := make(chan struct{})
+	go func() { // read the three pings, answer none, then read no more
+		defer close(read)
+		for range 3 {
+			f.next()
+		}
+	}()
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		if err := c.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("an unanswered ping: %v", err)
+		}
+		cancel()
+	}
+	if n := client.Pending(c); n != 0 {
+		t.Errorf("%d abandoned calls still pending; want 0", n)
+	}
+	<-read
+
+	// The server reads no more: a large call blocks in its write.
+	big := make([]byte, 32<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 2)
+	go func() { _, err := c.Call(ctx, "store_the_world", big); done <- err }()
+	for client.Waiters(c) == 0 { // encoded (slow under -race), now writing
+		time.Sleep(time.Millisecond)
+	}
+	go func() { done <- c.Ping(ctx) }() // waits for the writer
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Error("a call went through to a server that reads nothing")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a call outlived its context by seconds")
+		}
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("calls took %v after their context ended", took)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the connection stayed open after a frame was cut short")
+	}
+}

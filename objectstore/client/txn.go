@@ -90,7 +90,7 @@ func (t *Txn) cast(method string, args ...any) error {
 	t.frames = append(t.frames, f)
 	if n := buffered(t.frames); n > maxBuffered {
 		t.sent = true
-		err = t.c.writeFrames(t.frames...)
+		err = t.c.writeFrames(context.Background(), t.frames...)
 		t.frames = t.frames[:0]
 	}
 	return err
