@@ -9,8 +9,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strconv"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
