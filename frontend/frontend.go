@@ -333,7 +333,7 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 	case r.static != nil:
 		f.serveStatic(ctx, r, r.rest(path, groups))
 	case r.Redirect != "":
-		ctx.Response.Header.Set("Location", r.expand(r.Redirect, groups, ctx))
+		ctx.Response.Header.Set("Location", r.expand(r.Redirect, groups, ctx, true))
 		ctx.SetStatusCode(r.RedirectCode)
 	default:
 		ctx.SetStatusCode(r.Status)

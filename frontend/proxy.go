@@ -242,7 +242,7 @@ func rewriteURI(ctx *fasthttp.RequestCtx, req *fasthttp.Request, r *route, group
 	}
 	p := path
 	if r.Rewrite != "" {
-		p = r.expand(r.Rewrite, groups, ctx)
+		p = r.expand(r.Rewrite, groups, ctx, false)
 	}
 	var buf [512]byte
 	line := buf[:0]

@@ -161,9 +161,11 @@ func (r *route) rest(path string, groups []string) string {
 }
 
 // expand replaces $1… in tmpl with regex groups and {uri} with the request
-// target (requestTarget). The groups come from the decoded path: they are
-// escaped again, so that an encoded "?" or space stays part of the path.
-func (r *route) expand(tmpl string, groups []string, ctx *fasthttp.RequestCtx) string {
+// target (requestTarget). The groups come from the decoded path; for a
+// redirect (escape), whose result is a URL, they are escaped again, so
+// that an encoded "?" or space stays part of the path. A rewrite's result
+// is a path that rewriteURI escapes itself.
+func (r *route) expand(tmpl string, groups []string, ctx *fasthttp.RequestCtx, escape bool) string {
 	if strings.Contains(tmpl, "{uri}") {
 		tmpl = strings.ReplaceAll(tmpl, "{uri}", requestTarget(ctx))
 	}
@@ -175,7 +177,9 @@ func (r *route) expand(tmpl string, groups []string, ctx *fasthttp.RequestCtx) s
 	off := 0
 	var src strings.Builder
 	for _, g := range groups {
-		g = (&url.URL{Path: g}).EscapedPath()
+		if escape {
+			g = (&url.URL{Path: g}).EscapedPath()
+		}
 		idx = append(idx, off, off+len(g))
 		off += len(g)
 		src.WriteString(g)
@@ -183,11 +187,24 @@ func (r *route) expand(tmpl string, groups []string, ctx *fasthttp.RequestCtx) s
 	return string(r.re.ExpandString(dst, tmpl, src.String(), idx))
 }
 
-// requestTarget is the request's path (normalized, escaped) and query
-// for a redirect's Location: an absolute-form request
-// ("GET http://host/path") gives its path, not its scheme and host again.
+// requestTarget is the request URI as the client sent it, for a
+// redirect's Location: an absolute-form request ("GET http://host/path")
+// gives its path and query, not its scheme and host again.
 func requestTarget(ctx *fasthttp.RequestCtx) string {
-	return string(ctx.URI().RequestURI())
+	uri := string(ctx.RequestURI())
+	if strings.HasPrefix(uri, "/") {
+		return uri
+	}
+	if i := strings.Index(uri, "://"); i >= 0 {
+		rest := uri[i+3:]
+		if j := strings.IndexAny(rest, "/?"); j >= 0 {
+			if rest[j] == '?' {
+				return "/" + rest[j:]
+			}
+			return rest[j:]
+		}
+	}
+	return "/"
 }
 
 func (rt *router) close() {

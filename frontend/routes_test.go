@@ -78,11 +78,24 @@ func TestRedirectLocations(t *testing.T) {
 		{fe.addr[0], "GET /a HTTP/1.1\r\nHost: [2001:db8::1]\r\n", "https://[2001:db8::1]/a"},
 		{fe.addr[1], "GET /old/a%3Fx=1%20y HTTP/1.1\r\nHost: x\r\n", "https://new.example/a%3Fx=1%20y"},
 		{fe.addr[1], "GET http://x/moved?q=1 HTTP/1.1\r\nHost: x\r\n", "https://a.example/new/moved?q=1"},
+		{fe.addr[0], "GET /a%2Fb/..%2Fc?x=%2F HTTP/1.1\r\nHost: h\r\n", "https://h/a%2Fb/..%2Fc?x=%2F"}, // as sent
 	} {
 		got := raw(t, tc.addr, tc.req+"Connection: close\r\n\r\n")
 		if !strings.Contains(got, "\r\nLocation: "+tc.want+"\r\n") {
 			t.Errorf("%q: %.200q; want Location %s", tc.req, got, tc.want)
 		}
+	}
+}
+
+// TestRewriteGroups: a rewrite's groups come from the decoded path and go
+// upstream escaped once ("%20" stays "%20", not "%2520"), with the query.
+func TestRewriteGroups(t *testing.T) {
+	cfg := proxyConfig(startOrigin(t, "i1"))
+	cfg.Hosts[0].Routes = append([]frontend.Route{{Regex: `^/foo/(.*)$`, Proxy: cfg.Hosts[0].Routes[0].Proxy, Rewrite: "/x/$1/echo"}}, cfg.Hosts[0].Routes...)
+	fe := startFrontend(t, cfg)
+	got := raw(t, fe.addr[0], "GET /foo/a%20b%3Fc/d?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if !strings.Contains(got, `"uri":"/x/a%20b%3Fc/d/echo?q=1"`) {
+		t.Errorf("rewritten: %.300q; want the uri /x/a%%20b%%3Fc/d/echo?q=1", got)
 	}
 }
 

@@ -221,8 +221,11 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 	h.SetContentType(e.ctype)
 
 	if notModified(ctx, e.etag, e.mod) {
-		// With the Vary the full answer would have (RFC 9110 §15.4.5).
-		f.compressible(ctx, e.ctype, e.size)
+		// With the Vary the full answer would have (RFC 9110 §15.4.5):
+		// files up to maxCompressStatic are compressed.
+		if e.size <= maxCompressStatic {
+			f.compressible(ctx, e.ctype, e.size)
+		}
 		closeFile()
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SkipBody = true
