@@ -222,6 +222,11 @@ func TestErrorsByKind(t *testing.T) {
 				if res.Errors == 0 || res.ErrorKinds[tc.kind] != res.Errors {
 					t.Errorf("errors %d by kind %v, want all %q", res.Errors, res.ErrorKinds, tc.kind)
 				}
+				// Failures are not requests, as in wrk: a dead server
+				// must not show a throughput or fast latencies.
+				if res.Requests != 0 || res.Throughput != 0 || res.Latency.P50 != 0 {
+					t.Errorf("failed requests counted: %d requests, %.0f/s, p50 %v", res.Requests, res.Throughput, res.Latency.P50)
+				}
 			})
 		}
 	}

@@ -71,26 +71,29 @@ func (s *shard) point(idx int) *point {
 	return p
 }
 
-// record files one measured request for the worker using shard i.
+// record files one measured request for the worker using shard i. A
+// request that failed (refused, reset, timed out, cut short) counts as an
+// error of its kind only, as wrk counts socket errors: neither among the
+// requests nor in the latencies, where a refused connection's few
+// microseconds would make a dead server look fast.
 func (r *recorder) record(i int, begin, finish time.Time, out outcome) {
 	lat := min(max(int64(finish.Sub(begin)), 1), maxLatency)
 	idx := int(finish.Sub(r.at) / r.step)
 	s := &r.shards[i%len(r.shards)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p := s.point(idx)
+	if out.Err != "" {
+		s.errors[out.Err]++
+		p.errors++
+		return
+	}
 	s.hist.RecordValue(lat) //nolint:errcheck // clamped into range
 	if out.Status != 0 {
 		s.statuses[out.Status]++
 	}
-	if out.Err != "" {
-		s.errors[out.Err]++
-	}
 	s.bytes += out.Bytes
-	p := s.point(idx)
 	p.requests++
-	if out.Err != "" {
-		p.errors++
-	}
 	p.hist.RecordValue(lat) //nolint:errcheck // clamped into range
 }
 
