@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -271,6 +272,16 @@ func writeMarked(out, readme, title, start, end, md string, progress io.Writer) 
 	if readme == "" {
 		return nil
 	}
+	// Suites run side by side (zeo and compare) each rewrite their own
+	// block: the read, replace and write happen under a lock on the
+	// README's folder, so that neither puts back the other's old block,
+	// and the new text is written beside it and renamed over it, so that
+	// a crash or a full disk never leaves it cut short.
+	unlock, err := lockDir(filepath.Dir(readme))
+	if err != nil {
+		return fmt.Errorf("bench: -readme: %w", err)
+	}
+	defer unlock()
 	b, err := os.ReadFile(readme)
 	if err != nil {
 		return fmt.Errorf("bench: -readme: %w", err)
@@ -283,11 +294,52 @@ func writeMarked(out, readme, title, start, end, md string, progress io.Writer) 
 		fmt.Fprintf(progress, "%s has no %s marker; left unchanged\n", readme, start)
 		return nil
 	}
-	if err := os.WriteFile(readme, []byte(doc), 0o644); err != nil {
+	if err := replaceFile(readme, []byte(doc)); err != nil {
 		return fmt.Errorf("bench: -readme: %w", err)
 	}
 	fmt.Fprintf(progress, "updated the %s block of %s\n", start, readme)
 	return nil
+}
+
+// lockDir takes an exclusive flock on a folder, waiting for another
+// holder; the lock goes with the process, however it ends.
+func lockDir(dir string) (unlock func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// replaceFile puts data at path through a temporary file in the same
+// folder (keeping path's permissions), synced and renamed into place.
+func replaceFile(path string, data []byte) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, there is none
+	if _, err := tmp.Write(data); err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), fi.Mode().Perm())
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // workDir makes the temporary folder a comparison works in; done removes

@@ -22,6 +22,16 @@ const (
 // cairn-bench's own (loadCommand, the caller's `cairn-bench load`). Both
 // come back as a wrkResult, the generator's CPU included.
 func generate(ctx context.Context, gen string, loadCommand []string, url string, l wrkLoad) (wrkResult, error) {
+	res, err := generateOnce(ctx, gen, loadCommand, url, l)
+	if err == nil && ctx.Err() != nil {
+		// wrk exits 0 on SIGINT with a summary of what it did: a run cut
+		// short is no result (it would be published as a whole one).
+		err = fmt.Errorf("load cut short: %w", ctx.Err())
+	}
+	return res, err
+}
+
+func generateOnce(ctx context.Context, gen string, loadCommand []string, url string, l wrkLoad) (wrkResult, error) {
 	if gen != genCairn {
 		return runWrk(ctx, url, l)
 	}

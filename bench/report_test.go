@@ -2,7 +2,11 @@ package bench
 
 import (
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -64,5 +68,42 @@ func TestCPUModel(t *testing.T) {
 func TestStaticPage(t *testing.T) {
 	if got := len(staticPage(20 << 10)); got != 20<<10 {
 		t.Errorf("len(staticPage) = %d; want %d", got, 20<<10)
+	}
+}
+
+// TestWriteMarkedSideBySide: two suites writing their blocks of one README
+// at once both land (each reads, replaces and writes under a lock), the
+// file keeps its permissions, and no temporary file is left beside it.
+func TestWriteMarkedSideBySide(t *testing.T) {
+	dir := t.TempDir()
+	readme := filepath.Join(dir, "README.md")
+	doc := "# x\n<!-- a:start -->\nold a\n<!-- a:end -->\ntext\n<!-- b:start -->\nold b\n<!-- b:end -->\n"
+	if err := os.WriteFile(readme, []byte(doc), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		var wg sync.WaitGroup
+		for _, k := range []string{"a", "b"} {
+			wg.Go(func() {
+				if err := writeMarked("", readme, "", "<!-- "+k+":start -->", "<!-- "+k+":end -->", "\nnew "+k+"\n", io.Discard); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		b, _ := os.ReadFile(readme)
+		if !strings.Contains(string(b), "new a") || !strings.Contains(string(b), "new b") {
+			t.Fatalf("a block was lost: %q", b)
+		}
+		if err := os.WriteFile(readme, []byte(doc), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeMarked("", readme, "", "<!-- a:start -->", "<!-- a:end -->", "\nnew a\n", io.Discard)
+	if fi, _ := os.Stat(readme); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v; want 0640 kept", fi.Mode().Perm())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d files beside the README; want none", len(entries)-1)
 	}
 }
