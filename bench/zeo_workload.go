@@ -246,7 +246,7 @@ func (p *zeoPython) ready(ctx context.Context) error {
 		p.procs = append(p.procs, proc)
 	}
 	for _, proc := range p.procs {
-		if _, err := proc.line(ctx, "ready"); err != nil {
+		if _, err := proc.line(ctx, "ready", zeoClientTimeout); err != nil {
 			return err
 		}
 	}
@@ -288,8 +288,9 @@ func (p *zeoPython) spawn(argv []string, logPath string) (*zeoPyProc, error) {
 	return proc, nil
 }
 
-// line waits for the next stdout line; want, if set, must start it.
-func (p *zeoPyProc) line(ctx context.Context, want string) (string, error) {
+// line waits for the next stdout line, at most wait; want, if set, must
+// start it.
+func (p *zeoPyProc) line(ctx context.Context, want string, wait time.Duration) (string, error) {
 	select {
 	case l, ok := <-p.lines:
 		if !ok {
@@ -301,8 +302,8 @@ func (p *zeoPyProc) line(ctx context.Context, want string) (string, error) {
 		return l, nil
 	case <-ctx.Done():
 		return "", ctx.Err()
-	case <-time.After(zeoClientTimeout):
-		return "", fmt.Errorf("bench: a Python client did not say %q within %s\n%s", want, zeoClientTimeout, zeoTail(p.log))
+	case <-time.After(wait):
+		return "", fmt.Errorf("bench: a Python client did not say %q within %s\n%s", want, wait, zeoTail(p.log))
 	}
 }
 
@@ -315,7 +316,8 @@ func (p *zeoPython) start(ctx context.Context, d time.Duration) ([]zeoClientResu
 	}
 	var out []zeoClientResult
 	for _, proc := range p.procs {
-		l, err := proc.line(ctx, "{")
+		// A client reports after the run: d, then the timeout.
+		l, err := proc.line(ctx, "{", d+zeoClientTimeout)
 		if err != nil {
 			return nil, err
 		}
@@ -424,7 +426,9 @@ func (g *zeoGo) work(ctx context.Context, i int, c *client.Client, d time.Durati
 	j := 0
 	for now.Before(end) {
 		if g.sc.Kind == "commit" {
-			tid, err := zeoCommitOne(ctx, c, g.oids[i], g.serials[i])
+			tid, err := zeoOp(ctx, func(ctx context.Context) (client.TID, error) {
+				return zeoCommitOne(ctx, c, g.oids[i], g.serials[i])
+			})
 			if err != nil {
 				return r, err
 			}
@@ -437,7 +441,7 @@ func (g *zeoGo) work(ctx context.Context, i int, c *client.Client, d time.Durati
 		}
 		set := g.sets[i]
 		for range 50 {
-			if _, err := c.Load(ctx, set[j]); err != nil {
+			if _, err := zeoOp(ctx, func(ctx context.Context) (client.Revision, error) { return c.Load(ctx, set[j]) }); err != nil {
 				return r, err
 			}
 			j = (j + 1) % len(set)
@@ -447,6 +451,14 @@ func (g *zeoGo) work(ctx context.Context, i int, c *client.Client, d time.Durati
 	}
 	r.Seconds = now.Sub(t0).Seconds()
 	return r, nil
+}
+
+// zeoOp runs one load or commit within zeoClientTimeout: a server that
+// stops answering fails the run instead of holding the suite for good.
+func zeoOp[T any](ctx context.Context, op func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, zeoClientTimeout)
+	defer cancel()
+	return op(ctx)
 }
 
 func (g *zeoGo) close() {

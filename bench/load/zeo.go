@@ -178,10 +178,13 @@ func (w *zeoWorker) do() outcome {
 	tid, err := Commit(ctx, w.c, []client.OID{w.own}, []client.TID{w.serial}, w.payload)
 	if err != nil {
 		// The commit may have happened after all (a timeout after
-		// tpc_finish was sent): learn the current serial again.
-		if rev, lerr := w.c.Load(w.ctx, w.own); lerr == nil {
+		// tpc_finish was sent): learn the current serial again, within
+		// the same timeout.
+		lctx, lcancel := context.WithTimeout(w.ctx, w.timeout)
+		if rev, lerr := w.c.Load(lctx, w.own); lerr == nil {
 			w.serial = rev.Serial
 		}
+		lcancel()
 		return outcome{Err: zeoErrorKind(err)}
 	}
 	w.serial = tid
