@@ -326,18 +326,27 @@ func (l *loop) read(c *evConn) {
 // parseHead parses the response head once it is all there; false when
 // more is needed or the response failed.
 func (l *loop) parseHead(c *evConn) bool {
-	end := bytes.Index(c.buf, []byte("\r\n\r\n"))
-	if end < 0 {
-		if len(c.buf) > maxHead {
-			l.fail(c, "bad response")
+	var h respHead
+	for {
+		end := bytes.Index(c.buf, []byte("\r\n\r\n"))
+		if end < 0 {
+			if len(c.buf) > maxHead {
+				l.fail(c, "bad response")
+			}
+			return false
 		}
-		return false
-	}
-	c.head = end + 4
-	h, ok := parseRespHead(c.buf[:c.head])
-	if !ok {
-		l.fail(c, "bad response")
-		return false
+		c.head = end + 4
+		var ok bool
+		if h, ok = parseRespHead(c.buf[:c.head]); !ok {
+			l.fail(c, "bad response")
+			return false
+		}
+		if h.status >= 200 || h.status == 101 {
+			break
+		}
+		// An interim answer (100 Continue, 103 Early Hints): the final
+		// one follows, as fasthttp's client (the other path) reads it.
+		c.buf = append(c.buf[:0], c.buf[c.head:]...)
 	}
 	c.resp = h
 	switch {

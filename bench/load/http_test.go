@@ -239,6 +239,35 @@ func TestErrorsByKind(t *testing.T) {
 	}
 }
 
+// TestInterimResponsesSkipped: a 103 Early Hints before each answer is
+// skipped by both paths (the event loops took it for the answer, and the
+// real one for garbage).
+func TestInterimResponsesSkipped(t *testing.T) {
+	url := "http://" + proctest.RawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if _, err := c.Write([]byte("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n" +
+				"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")); err != nil {
+				return
+			}
+		}
+	}) + "/"
+	for _, rate := range []float64{0, 200} {
+		o := quick()
+		o.Duration, o.Rate = 300*time.Millisecond, rate
+		res, err := HTTP(context.Background(), one(url), o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests == 0 || res.Statuses["200"] != res.Requests || len(res.Statuses) != 1 || res.Errors != 0 || res.BodyBytes != 5*res.Requests {
+			t.Errorf("rate %g: %d requests, statuses %v, %d errors, %d body bytes; want 200s of 5 bytes only", rate, res.Requests, res.Statuses, res.Errors, res.BodyBytes)
+		}
+	}
+}
+
 func TestInterruptReturnsPartialResult(t *testing.T) {
 	tg := startTarget(t, nil)
 	o := quick()
