@@ -239,6 +239,28 @@ func TestErrorsByKind(t *testing.T) {
 	}
 }
 
+// TestSeriesShowsStalls: a second in which no request completes is a
+// zero in the time series, not a gap (the chart drew straight across).
+func TestSeriesShowsStalls(t *testing.T) {
+	var start atomic.Int64
+	tg := startTarget(t, func(ctx *fasthttp.RequestCtx) {
+		s := time.Unix(0, start.Load())
+		if since := time.Since(s); since > 900*time.Millisecond && since < 2300*time.Millisecond {
+			time.Sleep(2300*time.Millisecond - since) // everything in flight waits out the stall
+		}
+	})
+	o := quick()
+	o.Duration, o.WarmUp = 3*time.Second, 0
+	start.Store(time.Now().UnixNano())
+	res, err := HTTP(context.Background(), one(tg.url("/")), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Series) < 3 || res.Series[1].At.D() != time.Second || res.Series[1].Requests != 0 {
+		t.Errorf("series %+v; want a point at 1s with no requests", res.Series)
+	}
+}
+
 // TestInterimResponsesSkipped: a 103 Early Hints before each answer is
 // skipped by both paths (the event loops took it for the answer, and the
 // real one for garbage).

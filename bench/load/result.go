@@ -148,6 +148,13 @@ func (e *engine) result(stopped time.Time, cpu time.Duration) *Result {
 			r.Percentiles = append(r.Percentiles, Percentile{p, Millis(h.ValueAtPercentile(p))})
 		}
 	}
+	// Every interval from the start has a point, none completed or not: a
+	// stall is a zero in the series, not a gap the chart draws across.
+	if len(m.points) > 0 {
+		for idx := range slices.Max(slices.Collect(maps.Keys(m.points))) {
+			m.point(idx)
+		}
+	}
 	idxs := slices.Sorted(maps.Keys(m.points))
 	for n, idx := range idxs {
 		p := m.points[idx]
