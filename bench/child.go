@@ -65,11 +65,17 @@ func (c *child) exited() bool {
 
 // stop sends SIGTERM to the child's process group, and SIGKILL to it if
 // the child has not exited within termGrace. It is safe to call twice.
+// A child that exited on its own (a crashed nginx master, varnishd's
+// manager) may have left its workers in the group: they are killed, the
+// group's id staying theirs as long as one of them lives.
 func (c *child) stop() {
+	pgid := c.PID()
 	if c.exited() {
+		if syscall.Kill(-pgid, 0) == nil {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
 		return
 	}
-	pgid := c.PID()
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
 	case <-c.done:
