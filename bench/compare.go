@@ -253,7 +253,7 @@ func (o *CompareOptions) method() string {
 		runs = "1 run"
 	}
 	return fmt.Sprintf("Medians of %s per server, alternating nginx and cairn, each %s after a %s warm-up, "+
-		"all on 127.0.0.1; origin: `cairn-bench origin` with %s, in its own process. CPU is utime+stime of the server's processes "+
+		"all on 127.0.0.1; origin: `cairn-bench origin` with %s, in its own process. CPU is utime+stime of the server's processes (and of children of theirs that exited) "+
 		"(nginx: master and 2 workers) during the run, divided by the requests the load generator completed; peak RSS is VmHWM summed over them.",
 		runs, generatorCommand(o.Load, o.Threads, o.Connections, o.Duration), o.Warmup, slots)
 }

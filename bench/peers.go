@@ -83,7 +83,7 @@ func balancerTier() peerTier {
 		Name: "balancer", Cairn: "cairn-balancer", Server: "haproxy", Origins: 4,
 		Scenarios: []peerScenario{
 			{Name: "100 B response", Path: "/bytes?n=100", check: checkBalanced},
-			{Name: "slow, 20 ms, 8 slots", Path: "/slow?ms=20", check: checkBalanced},
+			{Name: "slow, 20 ms", Path: "/slow?ms=20", check: checkBalanced}, // the slots are in the setup line
 		},
 		start: startHAProxy,
 		setup: func(o *CompareOptions) string {
@@ -295,9 +295,9 @@ func (o *CompareOptions) peersMethod() string {
 	if o.Runs == 1 {
 		runs = "1 run"
 	}
-	return fmt.Sprintf("Medians of %s per scenario, each `wrk -t%d -c%d -d%s --latency` after a %s warm-up, all on 127.0.0.1; "+
-		"origins: `cairn-bench origin` processes of their own. CPU is utime+stime of the peer's processes (Varnish: manager and child; "+
-		"nginx: master and workers) during the run, divided by the requests wrk completed; peak RSS is VmHWM summed over them; origin CPU "+
+	return fmt.Sprintf("Medians of %s per scenario, each %s after a %s warm-up, all on 127.0.0.1; "+
+		"origins: `cairn-bench origin` processes of their own. CPU is utime+stime of the peer's processes and of children of theirs that exited (Varnish: manager and child; "+
+		"nginx: master and workers) during the run, divided by the requests the load generator completed; peak RSS is VmHWM summed over them; origin CPU "+
 		"is that of all the tier's origins together (near 0 when the cache answers).",
-		runs, o.Threads, o.Connections, o.Duration, o.Warmup)
+		runs, generatorCommand(o.Load, o.Threads, o.Connections, o.Duration), o.Warmup)
 }

@@ -17,13 +17,17 @@ const clockTick = 10 * time.Millisecond
 
 // procStat is what the suite needs from /proc/PID/stat.
 type procStat struct {
-	PID, PPID    int
-	UTime, STime uint64 // clock ticks
+	PID, PPID      int
+	UTime, STime   uint64 // clock ticks
+	CUTime, CSTime uint64 // of its children that exited and were waited for
 }
 
-// CPU is the process's user plus system time.
+// CPU is the process's user plus system time, with that of its children
+// that ended: a worker that dies during a run (nginx respawning one) has
+// its time moved to its parent's, where it is still counted; without it
+// the worker's time vanished, and a run's CPU could come out negative.
 func (s procStat) CPU() time.Duration {
-	return time.Duration(s.UTime+s.STime) * clockTick
+	return time.Duration(s.UTime+s.STime+s.CUTime+s.CSTime) * clockTick
 }
 
 var errStatFormat = errors.New("bench: malformed /proc stat line")
@@ -43,7 +47,7 @@ func parseStat(b []byte) (procStat, error) {
 	}
 	// After ')': field 3 (state) is index 0, so field N is index N-3.
 	f := bytes.Fields(b[end+1:])
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return procStat{}, fmt.Errorf("%w: %d fields after the name", errStatFormat, len(f))
 	}
 	s := procStat{PID: pid}
@@ -56,6 +60,13 @@ func parseStat(b []byte) (procStat, error) {
 	if s.STime, err = strconv.ParseUint(string(f[12]), 10, 64); err != nil {
 		return procStat{}, fmt.Errorf("%w: stime: %v", errStatFormat, err)
 	}
+	// cutime and cstime are signed in the kernel's format (long).
+	cu, err1 := strconv.ParseInt(string(f[13]), 10, 64)
+	cs, err2 := strconv.ParseInt(string(f[14]), 10, 64)
+	if err1 != nil || err2 != nil || cu < 0 || cs < 0 {
+		return procStat{}, fmt.Errorf("%w: cutime/cstime %q %q", errStatFormat, f[13], f[14])
+	}
+	s.CUTime, s.CSTime = uint64(cu), uint64(cs)
 	return s, nil
 }
 

@@ -14,8 +14,8 @@ func TestParseStat(t *testing.T) {
 		line string
 		want procStat
 	}{
-		{"1234 (nginx) S 1 1234 1234 0 -1 4194624 100 0 0 0 250 75 0 0 20 0 1 0 100 1000 200 18446744073709551615",
-			procStat{PID: 1234, PPID: 1, UTime: 250, STime: 75}},
+		{"1234 (nginx) S 1 1234 1234 0 -1 4194624 100 0 0 0 250 75 30 5 20 0 1 0 100 1000 200 18446744073709551615",
+			procStat{PID: 1234, PPID: 1, UTime: 250, STime: 75, CUTime: 30, CSTime: 5}},
 		// A command name with spaces and parentheses.
 		{"77 (a (b) c) R 76 77 77 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0",
 			procStat{PID: 77, PPID: 76, UTime: 3, STime: 4}},
@@ -31,7 +31,7 @@ func TestParseStat(t *testing.T) {
 			t.Errorf("parseStat(%q): got %v; want errStatFormat", bad, err)
 		}
 	}
-	if got, want := (procStat{UTime: 250, STime: 75}).CPU(), 3250*time.Millisecond; got != want {
+	if got, want := (procStat{UTime: 250, STime: 75, CUTime: 20, CSTime: 5}).CPU(), 3500*time.Millisecond; got != want {
 		t.Errorf("CPU() = %v; want %v", got, want)
 	}
 }
