@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -221,14 +220,7 @@ func TestOutOfDescriptors(t *testing.T) {
 	addr, admin := proctest.FreePort(t), proctest.FreePort(t)
 	p := proctest.Start(t, "/bin/sh", "-c", "ulimit -n 64 && exec "+bin+" -listen "+addr+" -static "+dir+" -admin "+admin)
 	p.WaitHealthy(admin)
-	var conns []net.Conn
-	for range 100 {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			break // the accept queue is full too
-		}
-		conns = append(conns, c)
-	}
+	conns := proctest.Flood(t, addr, 100)
 	waitOutput(t, p, "accept failed; trying again")
 	for _, c := range conns {
 		c.Close()

@@ -81,14 +81,7 @@ func TestOutOfDescriptors(t *testing.T) {
 	p := proctest.Start(t, "/bin/sh", "-c", "ulimit -n 64 && exec "+bin+" -listen "+addr+" -admin "+admin+
 		" -data "+filepath.Join(dir, "data.db"))
 	p.WaitHealthy(admin)
-	var conns []net.Conn
-	for range 100 {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			break // the accept queue is full too
-		}
-		conns = append(conns, c)
-	}
+	conns := proctest.Flood(t, addr, 100)
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.Output(), "accept failed; trying again"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no accept failure logged:\n%s", p.Output())

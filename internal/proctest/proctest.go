@@ -242,3 +242,24 @@ func RawServer(t testing.TB, serve func(net.Conn)) string {
 	}()
 	return ln.Addr().String()
 }
+
+// Flood opens up to n connections to addr (fewer once the server's accept
+// queue is full and a dial times out) and returns them, all closed when
+// the test ends: a server past its descriptor limit.
+func Flood(t testing.TB, addr string, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for range n {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		conns = append(conns, c)
+	}
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return conns
+}
