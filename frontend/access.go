@@ -108,8 +108,7 @@ func (f *Frontend) admitted(ctx *fasthttp.RequestCtx, rt *router, r *route) bool
 		}
 	}
 	if r.users != nil && ctx.UserValue(passedKey{}) != r {
-		var buf [128]byte // the field in any spelling: a proxy may send it in lower case
-		user, pass, ok := parseBasicAuth(appendFieldFold(buf[:0], ctx.Request.Header.All(), "Authorization"))
+		user, pass, ok := basicAuth(&ctx.Request.Header)
 		if !ok || !r.users.Match(user, pass) {
 			if ok {
 				f.logger.Info("basic authentication failed", "user", user, "route", r.Name)

@@ -149,12 +149,17 @@ func appendTail(b []byte, ctx *fasthttp.RequestCtx) []byte {
 }
 
 func basicAuthUser(ctx *fasthttp.RequestCtx) string {
-	var buf [128]byte
-	user, _, ok := parseBasicAuth(appendFieldFold(buf[:0], ctx.Request.Header.All(), "Authorization"))
-	if !ok {
-		return ""
+	if user, _, ok := basicAuth(&ctx.Request.Header); ok {
+		return user
 	}
-	return user
+	return ""
+}
+
+// basicAuth reads the request's "Authorization: Basic" credentials, the
+// field in any spelling (a proxy may send it in lower case).
+func basicAuth(h *fasthttp.RequestHeader) (user, pass string, ok bool) {
+	var buf [128]byte
+	return parseBasicAuth(appendFieldFold(buf[:0], h.All(), "Authorization"))
 }
 
 func appendEscapedOrDash(b, v []byte) []byte {

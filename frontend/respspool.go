@@ -258,23 +258,8 @@ func (s *spool) WriteTo(w io.Writer) (total int64, err error) {
 			}
 		}
 	}
-	buf := make([]byte, 32<<10)
-	for {
-		n, rerr := s.Read(buf)
-		if n > 0 {
-			m, werr := w.Write(buf[:n])
-			total += int64(m)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if rerr == io.EOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, rerr
-		}
-	}
+	n, err := io.Copy(writerOnly{w}, readerOnly{s}) // through Read and w.Write, as before the file
+	return total + n, err
 }
 
 // CloseWithError is called by fasthttp once the response has been written

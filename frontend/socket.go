@@ -152,8 +152,14 @@ func (s *sockConn) ReadFrom(r io.Reader) (total int64, err error) {
 	return total, nil
 }
 
-// writerOnly hides sockConn's ReadFrom from io.Copy.
-type writerOnly struct{ io.Writer }
+// writerOnly hides a writer's ReadFrom from io.Copy (sockConn's own, and
+// fasthttp's body writer's when a spool copies what is not in its file),
+// and readerOnly a body's WriteTo (sentFile's, spool's), which would call
+// io.Copy back.
+type (
+	writerOnly struct{ io.Writer }
+	readerOnly struct{ io.Reader }
+)
 
 // sockListener wraps the connections a TCP listener accepts in sockConn,
 // with the frontend's write and read timeouts.

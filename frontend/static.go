@@ -221,11 +221,8 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 	h.SetContentType(e.ctype)
 
 	if notModified(ctx, e.etag, e.mod) {
-		// With the Vary the full answer would have (RFC 9110 §15.4.5):
-		// files up to maxCompressStatic are compressed.
-		if e.size <= maxCompressStatic {
-			f.compressible(ctx, e.ctype, e.size)
-		}
+		// With the Vary the full answer would have (RFC 9110 §15.4.5).
+		f.compressibleFile(ctx, e.ctype, e.size)
 		closeFile()
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		ctx.Response.SkipBody = true
@@ -252,7 +249,7 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 		f.sendCached(ctx, r.static, e, start, length, status)
 		return
 	}
-	if status == fasthttp.StatusOK && length <= maxCompressStatic && f.compressible(ctx, e.ctype, length) &&
+	if status == fasthttp.StatusOK && f.compressibleFile(ctx, e.ctype, length) &&
 		acceptedEncoding(ctx.Request.Header.Peek("Accept-Encoding")) != "" {
 		// Read it so that compress (after the route) can encode it.
 		body := make([]byte, length)
@@ -278,7 +275,7 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 // sendCached answers from a cached file's memory, compressed (once per
 // file and encoding) when the client accepts it.
 func (f *Frontend) sendCached(ctx *fasthttp.RequestCtx, s *staticRoot, e *staticFile, start, length int64, status int) {
-	if status == fasthttp.StatusOK && e.size <= maxCompressStatic && f.compressible(ctx, e.ctype, e.size) {
+	if status == fasthttp.StatusOK && f.compressibleFile(ctx, e.ctype, e.size) {
 		if enc := acceptedEncoding(ctx.Request.Header.Peek("Accept-Encoding")); enc != "" {
 			setEncoded(&ctx.Response, enc, s.encoded(e, enc))
 			return
@@ -305,9 +302,16 @@ func (s *staticRoot) encoded(e *staticFile, enc string) []byte {
 	return b
 }
 
-// maxCompressStatic is the largest uncached static file compressed on the
-// fly; larger compressible files are sent as they are.
+// maxCompressStatic is the largest static file compressed on the fly;
+// larger compressible files are sent as they are.
 const maxCompressStatic = 1 << 20
+
+// compressibleFile is compressible for a static file: one the frontend
+// compresses (and marks with Vary) when it is of a compressible type and
+// no larger than maxCompressStatic, cached or not, for a 200 or its 304.
+func (f *Frontend) compressibleFile(ctx *fasthttp.RequestCtx, ctype string, size int64) bool {
+	return size <= maxCompressStatic && f.compressible(ctx, ctype, size)
+}
 
 // sentFile is a static file sent from disk, or a range of it from the
 // file's offset: with sendfile where the connection allows (WriteTo hands
@@ -349,9 +353,6 @@ func (s *sentFile) CloseWithError(error) error {
 	s.report()
 	return s.f.Close()
 }
-
-// readerOnly hides sentFile's WriteTo from io.Copy.
-type readerOnly struct{ io.Reader }
 
 const http1Date = "Mon, 02 Jan 2006 15:04:05 GMT"
 

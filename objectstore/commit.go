@@ -253,7 +253,7 @@ func (c *Commit) claimBlobs(txn *Txn) error {
 			continue
 		}
 		if c.db.opts.Blobs == nil {
-			return fmt.Errorf("objectstore: blob store without a blob directory")
+			return errNoBlobs
 		}
 		claimed, err := c.db.opts.Blobs.Claim(b.src)
 		if err != nil {
