@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates the project-local Python virtualenv .venv/ with the ZODB and ZEO
 # clients (and what their test suites import) at pinned versions, for the
-# tests that run real Python ZEO clients against cairn-objectstore, and the
-# Diazo compiler for cairn-bench's transform suite.
+# tests that run real Python ZEO clients against cairn-objectstore, Zope 6
+# for the test that serves real Zope instances through cairn-frontend, and
+# the Diazo compiler for cairn-bench's transform suite.
 # Idempotent and quiet: it does nothing when .venv/ already holds exactly
 # objectstore/testdata/python/requirements.txt.
 #
@@ -37,13 +38,15 @@ fi
 
 # cairn-bench's transform suite compiles its Diazo theme with diazocompiler.
 benchreq="$root/bench/testdata/peers/requirements.txt"
+# TestRealZope (cmd/cairn-frontend) runs Zope instances from the same venv.
+zopereq="$root/cmd/cairn-frontend/testdata/zope/requirements.txt"
 stamp="$venv/.cairn-requirements"
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cat "$req" "$benchreq" | cmp -s "$stamp" -; then
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cat "$req" "$benchreq" "$zopereq" | cmp -s "$stamp" -; then
 	exit 0
 fi
 echo "pyenv: installing the Python test environment into $venv" >&2
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 # Keep the environment out of version control.
 echo '*' >"$venv/.gitignore"
-"$venv/bin/pip" install -q --disable-pip-version-check -r "$req" -r "$benchreq"
-cat "$req" "$benchreq" >"$stamp"
+"$venv/bin/pip" install -q --disable-pip-version-check -r "$req" -r "$benchreq" -r "$zopereq"
+cat "$req" "$benchreq" "$zopereq" >"$stamp"

@@ -15,18 +15,21 @@ import (
 	"github.com/cairnstack/cairn/internal/proctest"
 )
 
-var bin string
+// bin and objectstoreBin are the binaries under test (TestRealZope gives
+// its Zope instances a real object store).
+var bin, objectstoreBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "cairn-bin")
 	if err != nil {
 		panic(err)
 	}
-	if err := proctest.Build(dir, "cairn-frontend"); err != nil {
+	if err := proctest.Build(dir, "cairn-frontend", "cairn-objectstore"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "cairn-frontend")
+	objectstoreBin = filepath.Join(dir, "cairn-objectstore")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

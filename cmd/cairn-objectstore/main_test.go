@@ -107,18 +107,8 @@ func TestOutOfDescriptors(t *testing.T) {
 	}
 }
 
-// python returns the project venv's interpreter, failing (never skipping)
-// when scripts/pyenv.sh has not been run.
-func python(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	py := filepath.Join(root, ".venv", "bin", "python")
-	if _, err := os.Stat(py); err != nil {
-		t.Fatalf("the Python test environment is missing (%v): run scripts/pyenv.sh first", err)
-	}
-	return py
-}
+// python returns the project venv's interpreter.
+func python(t *testing.T) string { return proctest.Venv(t, "python") }
 
 func scriptDir() string {
 	_, file, _, _ := runtime.Caller(0)

@@ -58,6 +58,22 @@ func moduleRoot() (string, error) {
 	}
 }
 
+// Venv returns the path of a program in the project's Python virtualenv
+// (.venv/bin/name), failing the test, never skipping it, when
+// scripts/pyenv.sh has not made it.
+func Venv(t testing.TB, name string) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, ".venv", "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the Python test environment is missing (%v): run scripts/pyenv.sh first", err)
+	}
+	return p
+}
+
 // FreePort returns a loopback "127.0.0.1:port" that was free a moment ago.
 func FreePort(t testing.TB) string {
 	t.Helper()
@@ -147,8 +163,15 @@ func (p *Proc) Stop(d time.Duration) {
 // the child exits, or 15 seconds pass.
 func (p *Proc) WaitHealthy(admin string) {
 	p.t.Helper()
-	if err := WaitHTTP(context.Background(), "http://"+admin+"/healthz", 15*time.Second, p.done); err != nil {
-		p.t.Fatalf("%s not healthy: %v\n%s", filepath.Base(p.Cmd.Path), err, p.Output())
+	p.WaitURL("http://"+admin+"/healthz", 15*time.Second)
+}
+
+// WaitURL polls url with backoff until it answers 200, failing the test
+// when the child exits first or timeout passes.
+func (p *Proc) WaitURL(url string, timeout time.Duration) {
+	p.t.Helper()
+	if err := WaitHTTP(context.Background(), url, timeout, p.done); err != nil {
+		p.t.Fatalf("%s not serving %s: %v\n%s", filepath.Base(p.Cmd.Path), url, err, p.Output())
 	}
 }
 

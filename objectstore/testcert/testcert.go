@@ -1,7 +1,8 @@
 // Package testcert makes a throw-away certificate authority, a server
 // certificate for 127.0.0.1 and localhost, and a client certificate, as
-// PEM files, for TLS tests of the object store with Go and Python
-// clients. It is meant for tests only.
+// PEM files, for TLS tests: the object store's with Go and Python
+// clients, and the frontend's with real Zope instances. It is meant for
+// tests only.
 package testcert
 
 import (
