@@ -19,7 +19,17 @@
 // into place and fsyncs the directory, so after a crash a name either is
 // absent or names complete content. Temporary files left by a crash stay
 // in tmp/ (or as "*.tmp-" files of clients in an oid directory) and are
-// never mistaken for blobs.
+// never mistaken for blobs; Sweep removes the server's own at its next
+// start.
+//
+// # One server per directory
+//
+// Blob files are named by oid and tid only, so two storages writing one
+// directory would overwrite each other's files, and one server's Sweep
+// would remove another's uploads: Open takes an exclusive lock
+// (<dir>/.cairn-objectstore.lock, flock) that Close releases, and a second
+// Open of the directory, in any process, fails with ErrInUse. Clients
+// sharing the directory take no lock.
 //
 // A Dir is safe for concurrent use.
 package blobstore
@@ -32,6 +42,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // LayoutMarker is the name of the file that names the layout.
@@ -43,6 +54,12 @@ const Layout = "bushy"
 // ErrLayout is returned by Open for a directory in another layout.
 var ErrLayout = errors.New("blobstore: directory uses another layout")
 
+// ErrInUse is returned by Open for a directory another storage has open.
+var ErrInUse = errors.New("blobstore: blob directory is in use by another storage")
+
+// lockName is the file Open locks.
+const lockName = ".cairn-objectstore.lock"
+
 // ErrBadName is returned for a client-supplied file name that could
 // escape its oid directory.
 var ErrBadName = errors.New("blobstore: bad temporary file name")
@@ -50,11 +67,12 @@ var ErrBadName = errors.New("blobstore: bad temporary file name")
 // Dir is a blob directory.
 type Dir struct {
 	path string
+	lock *os.File // holds the directory's flock
 }
 
 // Open prepares the blob directory at path: it creates it, its tmp/
-// subdirectory and the layout marker when missing, and checks the marker
-// of an existing directory.
+// subdirectory and the layout marker when missing, checks the marker of an
+// existing directory, and locks it (ErrInUse when another Dir has it).
 func Open(path string) (*Dir, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -75,7 +93,53 @@ func Open(path string) (*Dir, error) {
 	case strings.TrimSpace(string(b)) != Layout:
 		return nil, fmt.Errorf("%w: %q in %s", ErrLayout, strings.TrimSpace(string(b)), marker)
 	}
-	return &Dir{path: abs}, nil
+	lock, err := os.OpenFile(filepath.Join(abs, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("blobstore: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrInUse, abs)
+		}
+		return nil, fmt.Errorf("blobstore: lock %s: %w", abs, err)
+	}
+	return &Dir{path: abs, lock: lock}, nil
+}
+
+// Close releases the directory's lock.
+func (d *Dir) Close() error { return d.lock.Close() }
+
+// tempPatterns are the names of the server's own temporary files in
+// tmp/: streamed uploads and undo copies (CreateTemp), and files claimed
+// at vote (Claim).
+var tempPatterns = [...]string{"upload-*.tmp", "vote-*.tmp"}
+
+// Sweep removes the temporary files a server left in tmp/ when it stopped
+// without finishing their transactions (a crash, a kill): a file there
+// belongs to a connection or a vote of that run, never to a committed
+// blob, which Commit renames out of tmp/ before its transaction's records
+// are written. Clients' files are left alone. Call it at start, holding
+// the directory (Open), before any client connects.
+func (d *Dir) Sweep() (files int, bytes int64, err error) {
+	for _, pat := range tempPatterns {
+		names, err := filepath.Glob(filepath.Join(d.TempDir(), pat))
+		if err != nil {
+			return files, bytes, fmt.Errorf("blobstore: %w", err)
+		}
+		for _, name := range names {
+			fi, err := os.Lstat(name)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			if err := os.Remove(name); err != nil {
+				return files, bytes, fmt.Errorf("blobstore: %w", err)
+			}
+			files++
+			bytes += fi.Size()
+		}
+	}
+	return files, bytes, nil
 }
 
 // Path returns the directory's absolute path.

@@ -47,13 +47,69 @@ func TestLayoutAndCommit(t *testing.T) {
 	if n := d.Size(); n != 2*int64(len("blob data")) {
 		t.Errorf("Size = %d", n)
 	}
-	// Reopening keeps the marker; another layout is refused.
-	if _, err := Open(dir); err != nil {
-		t.Error(err)
+	// The directory is held until Close; reopening keeps the marker;
+	// another layout is refused.
+	if _, err := Open(dir); !errors.Is(err, ErrInUse) {
+		t.Errorf("second Open while held: %v", err)
 	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
 	os.WriteFile(filepath.Join(dir, LayoutMarker), []byte("lawn\n"), 0o600)
 	if _, err := Open(dir); !errors.Is(err, ErrLayout) {
 		t.Errorf("lawn layout: %v", err)
+	}
+}
+
+// TestSweep: the server's own temporary files of an earlier run (uploads,
+// claimed votes) are removed; clients' files, committed blobs and
+// anything else are not.
+func TestSweep(t *testing.T) {
+	d, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	upload, err := d.CreateTemp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload.WriteString("12345")
+	upload.Close()
+	client := filepath.Join(d.TempDir(), "tmpx1y2z3.tmp") // a shared-dir client's name
+	os.WriteFile(client, []byte("client"), 0o600)
+	src := filepath.Join(d.TempDir(), "to-claim")
+	os.WriteFile(src, []byte("abc"), 0o600)
+	claimed, err := d.Claim(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oid, tid := [8]byte{7: 1}, [8]byte{7: 2}
+	committed, _ := d.CreateTemp()
+	committed.Close()
+	if err := d.Commit(committed.Name(), oid, tid); err != nil {
+		t.Fatal(err)
+	}
+	os.Mkdir(filepath.Join(d.TempDir(), "upload-dir.tmp"), 0o700)
+
+	files, size, err := d.Sweep()
+	if err != nil || files != 2 || size != 8 {
+		t.Errorf("Sweep = %d files, %d bytes, %v; want 2, 8", files, size, err)
+	}
+	for _, gone := range []string{upload.Name(), claimed} {
+		if _, err := os.Stat(gone); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left: %v", gone, err)
+		}
+	}
+	for _, kept := range []string{client, d.BlobPath(oid, tid), filepath.Join(d.TempDir(), "upload-dir.tmp")} {
+		if _, err := os.Stat(kept); err != nil {
+			t.Errorf("%s removed: %v", kept, err)
+		}
 	}
 }
 

@@ -659,8 +659,6 @@ func (r *Route) validate(c *Config) error {
 	return nil
 }
 
-// String summarises the configuration for the start-up log line.
-func (c *Config) String() string {
-	return fmt.Sprintf("listeners=%v upstreams=%v hosts=%d access_log=%s max_body=%v body_buffer=%v body_temp_dir=%s max_temp_file=%v max_temp_total=%v max_header=%v timeouts(read=%v write=%v idle=%v) max_conns=%d grace=%v",
-		c.Listeners, c.Upstreams, len(c.Hosts), c.AccessLog, c.MaxBodySize, c.BodyBufferSize, c.BodyTempDir, c.MaxTempFileSize, c.MaxTempTotal, c.MaxHeaderSize, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.MaxConns, c.Grace)
-}
+// String is the effective configuration as logged at start and after a
+// reload: every key, in the site file's names.
+func (c *Config) String() string { return sitefile.Effective(c) }

@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, openConns func() float64) *metrics {
 		}, []string{"upstream"}),
 		upstreamErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_frontend_upstream_errors_total",
-			Help: "Failed upstream exchanges, by upstream and kind (refused, connect_timeout, timeout, reset, other).",
+			Help: "Failed upstream exchanges, by upstream and kind (refused, connect_timeout, timeout, reset, busy, other).",
 		}, []string{"upstream", "kind"}),
 		bytesIn: f.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_frontend_received_bytes_total",

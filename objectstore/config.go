@@ -268,8 +268,6 @@ func (c *Config) check() error {
 	return nil
 }
 
-// String is the configuration as logged at start.
-func (c Config) String() string {
-	return fmt.Sprintf("listen=%s data=%s blob_dir=%q name=%q read_only=%v storages=[%s] transaction_timeout=%s tls=%v msgpack=%v",
-		c.Listen, c.Data, c.BlobDir, c.Name, c.ReadOnly, storagesFlag{&c.Storages}, c.TransactionTimeout.D(), c.TLSCert != "", c.Msgpack)
-}
+// String is the effective configuration as logged at start and after a
+// reload: every key, in the site file's names.
+func (c Config) String() string { return sitefile.Effective(c) }

@@ -143,9 +143,23 @@ func (s *Server) openStorage(sc StorageConfig, reg prometheus.Registerer) (*stor
 		OnPublish: st.publish,
 	})
 	if err != nil {
+		if st.blobs != nil {
+			st.blobs.Close()
+		}
 		return nil, err
 	}
 	st.db = db
+	if st.blobs != nil && !sc.ReadOnly {
+		// After recovery, which needs no temporary file: a crashed run's
+		// uploads and claimed votes would otherwise stay for good.
+		files, size, err := st.blobs.Sweep()
+		if files > 0 {
+			s.log.Info("removed temporary blob files of an earlier run", "storage", sc.Name, "files", files, "bytes", size)
+		}
+		if err != nil {
+			s.log.Warn("temporary blob files", "storage", sc.Name, "err", err)
+		}
+	}
 	st.loadInvalidations(s.cfg.InvalidationQueueSize)
 	st.met = newMetrics(reg, st)
 	return st, nil
@@ -273,6 +287,9 @@ func (s *Server) Close() error {
 	s.close.Do(func() {
 		for _, st := range s.storages {
 			errs = append(errs, st.db.Close())
+			if st.blobs != nil {
+				errs = append(errs, st.blobs.Close())
+			}
 		}
 	})
 	return errors.Join(errs...)

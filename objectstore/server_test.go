@@ -496,12 +496,10 @@ func TestMetrics(t *testing.T) {
 func TestSendBlobFollowsTheClient(t *testing.T) {
 	var blobDir string
 	addr, _ := startServer(t, func(c *objectstore.Config) { blobDir = c.BlobDir })
-	dir, err := blobstore.Open(blobDir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	oid, tid := [8]byte{7: 1}, [8]byte{0: 3, 7: 1}
-	path := dir.BlobPath(oid, tid)
+	// The server holds the directory (blobstore.Open locks it): the path
+	// is written out.
+	path := filepath.Join(blobDir, "0x00/0x00/0x00/0x00/0x00/0x00/0x00/0x01", blobstore.Repr(tid)+".blob")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -562,5 +560,45 @@ func TestSendBlobFollowsTheClient(t *testing.T) {
 	}
 	if got != 64<<20 {
 		t.Errorf("received %d bytes of the blob; want %d", got, 64<<20)
+	}
+}
+
+// TestBlobLeftoversAndLock: a server starting on a blob directory removes
+// the temporary files a killed run left in tmp/ (an upload, a claimed
+// vote), not a client's; and a second server cannot open a blob directory
+// a running one holds (their files, named by oid and tid, would clash).
+func TestBlobLeftoversAndLock(t *testing.T) {
+	blobDir := filepath.Join(t.TempDir(), "blobs")
+	tmp := filepath.Join(blobDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	left := []string{filepath.Join(tmp, "upload-123.tmp"), filepath.Join(tmp, "vote-456.tmp")}
+	client := filepath.Join(tmp, "tmpabc.tmp")
+	for _, p := range append(left, client) {
+		if err := os.WriteFile(p, []byte("data"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startServer(t, func(c *objectstore.Config) { c.BlobDir = blobDir })
+	for _, p := range left {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after start: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(client); err != nil {
+		t.Errorf("a client's file: %v", err)
+	}
+
+	cfg := objectstore.NewConfig()
+	cfg.Listen, cfg.Data, cfg.BlobDir, cfg.NoSync = "127.0.0.1:0", filepath.Join(t.TempDir(), "other.db"), blobDir, true
+	if err := cfg.Validate(sitefile.Site{}); err != nil {
+		t.Fatal(err)
+	}
+	if srv, err := objectstore.New(cfg, nil, nil); !errors.Is(err, blobstore.ErrInUse) {
+		if srv != nil {
+			srv.Close()
+		}
+		t.Errorf("a second server on the same blob directory: %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnstack/cairn/internal/proctest"
 )
 
 // TestHTMLReportInChromium renders a real run's report in headless
@@ -19,10 +21,7 @@ import (
 // one plotted vertex per data point, and the screenshot must show the
 // coloured lines.
 func TestHTMLReportInChromium(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("headless Chromium is needed for this test; scripts/deps.sh installs it (apt-get install chromium)")
-	}
+	chromium, args := proctest.Chromium(t)
 	tg := startTarget(t, nil)
 	o := quick()
 	o.Duration = 3 * time.Second
@@ -42,8 +41,6 @@ func TestHTMLReportInChromium(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--user-data-dir=" + filepath.Join(dir, "profile")}
 	dom, err := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", "file://"+page)...).Output()
 	if err != nil {
 		t.Fatalf("chromium --dump-dom: %v", err)

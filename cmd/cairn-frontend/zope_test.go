@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"image/png"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -225,6 +228,11 @@ func TestRealZope(t *testing.T) {
 		}
 	}
 
+	// The ZMI in a browser, through the frontend: its page and the
+	// stylesheets, scripts and fonts it loads (compressed on the way) make
+	// the folder listing under Zope's dark top bar.
+	zmiInChromium(t, "http://admin:"+password+"@"+plain+"/zmi-admin/site/manage_main", "news", "events")
+
 	// A 3 MB file uploaded into Zope through the frontend (multipart, over
 	// the frontend's body buffer: taken into a temporary file first) and
 	// read back whole (over 1 MiB: passed on as it comes) and in a range
@@ -273,5 +281,51 @@ func TestRealZope(t *testing.T) {
 		if resp, body := do("GET", "http", plain, "/events/absolute_url", nil, false); resp.StatusCode != 200 || body != public("http", plain)+"/events" {
 			t.Errorf("with one instance stopped: %d %q", resp.StatusCode, body)
 		}
+	}
+}
+
+// zmiInChromium loads a ZMI page in headless Chromium and checks that its
+// listing names each of items and that the page is styled: the top bar
+// of the ZMI's stylesheet is dark, an unstyled page white.
+func zmiInChromium(t *testing.T, page string, items ...string) {
+	t.Helper()
+	chromium, args := proctest.Chromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dom, err := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", page)...).Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	for _, item := range items {
+		if !strings.Contains(string(dom), `href="`+item+`/manage_workspace"`) {
+			t.Errorf("the ZMI page in Chromium does not list %s:\n%s", item, dom)
+		}
+	}
+	shot := filepath.Join(t.TempDir(), "zmi.png")
+	if out, err := exec.CommandContext(ctx, chromium, append(args, "--window-size=1000,800", "--screenshot="+shot, page)...).CombinedOutput(); err != nil {
+		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dark, all := 0, 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Min.Y+36; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			all++
+			if max(r, g, bl) < 0x8000 { // the bar is slate blue, about #354f67
+				dark++
+			}
+		}
+	}
+	if dark < all/2 {
+		t.Errorf("the ZMI's top bar is %d of %d pixels dark: its stylesheet did not arrive", dark, all)
 	}
 }

@@ -39,9 +39,8 @@ func (s service) Serve(ctx context.Context) error {
 
 // Reload accepts only an unchanged configuration: the storage file and
 // the listener cannot change under connected clients. Every field counts
-// (the start-up line's String leaves some out, and a reload that added
-// tls_client_ca was reported done while clients went on without
-// certificates).
+// (a reload that added tls_client_ca was once reported done while clients
+// went on without certificates).
 func (s service) Reload(cfg *objectstore.Config) error {
 	if !reflect.DeepEqual(*cfg, s.cfg) {
 		return errors.New("the objectstore configuration cannot change while running; restart it")

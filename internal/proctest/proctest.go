@@ -74,6 +74,19 @@ func Venv(t testing.TB, name string) string {
 	return p
 }
 
+// Chromium returns Debian's chromium and the arguments that run it
+// headless with a profile of its own in a temporary folder, failing the
+// test, never skipping it, when it is missing (scripts/deps.sh installs it).
+func Chromium(t testing.TB) (path string, args []string) {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("headless Chromium is needed for this test; scripts/deps.sh installs it (apt-get install chromium)")
+	}
+	return path, []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir=" + filepath.Join(t.TempDir(), "profile")}
+}
+
 // FreePort returns a loopback "127.0.0.1:port" that was free a moment ago.
 func FreePort(t testing.TB) string {
 	t.Helper()

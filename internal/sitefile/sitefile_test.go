@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnstack/cairn/internal/sitefile"
 )
@@ -144,4 +145,28 @@ func FuzzDecode(f *testing.F) {
 			_, _ = site.Addr("cache")
 		}
 	})
+}
+
+// TestEffective: the logged configuration has the file's keys and value
+// forms, leaves out what is empty or false, and keeps zero numbers.
+func TestEffective(t *testing.T) {
+	type effRoute struct {
+		Path  string   `toml:"path"`
+		Proxy string   `toml:"proxy"`
+		Allow []string `toml:"allow"`
+	}
+	type section struct {
+		MaxBody  sitefile.Size     `toml:"max_body_size"`
+		Timeout  sitefile.Duration `toml:"read_timeout"`
+		MaxConns int               `toml:"max_conns"`
+		Off      bool              `toml:"no_sync"`
+		Empty    string            `toml:"body_temp_dir"`
+		Routes   []effRoute        `toml:"routes"`
+		hidden   string
+	}
+	got := sitefile.Effective(section{MaxBody: 100 << 20, Timeout: sitefile.Dur(90 * time.Second), Routes: []effRoute{{Path: "/", Proxy: "cache"}}, hidden: "x"})
+	want := `{"max_body_size":"100M","max_conns":0,"read_timeout":"1m30s","routes":[{"path":"/","proxy":"cache"}]}`
+	if got != want {
+		t.Errorf("Effective:\n got %s\nwant %s", got, want)
+	}
 }

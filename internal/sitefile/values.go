@@ -1,11 +1,14 @@
 package sitefile
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pelletier/go-toml/v2"
 )
 
 // Duration is a time.Duration written as in Go ("30s", "1m30s") in the site
@@ -83,4 +86,61 @@ func (s *Size) UnmarshalText(b []byte) error {
 	}
 	*s = Size(n << shift)
 	return nil
+}
+
+// Effective writes a tier's configuration section, defaults filled in, on
+// one line as JSON with the site file's own keys (through its TOML form),
+// so that the log line at start and after a reload shows every setting
+// under the name the operator writes. Empty strings and lists and false
+// are left out (a route would otherwise list every key it does not use);
+// numbers and durations stay, zero included, since a zero limit means
+// something. On an error it says so rather than showing part of it.
+func Effective(section any) string {
+	b, err := toml.Marshal(section)
+	if err != nil {
+		return fmt.Sprintf("(not shown: %v)", err)
+	}
+	var m map[string]any
+	if err := toml.Unmarshal(b, &m); err != nil {
+		return fmt.Sprintf("(not shown: %v)", err)
+	}
+	j, err := json.Marshal(pruneEmpty(m)) // maps come out sorted by key
+	if err != nil {
+		return fmt.Sprintf("(not shown: %v)", err)
+	}
+	return string(j)
+}
+
+// pruneEmpty drops the empty strings, lists and tables and the false
+// values of a decoded TOML document.
+func pruneEmpty(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if e = pruneEmpty(e); isEmpty(e) {
+				delete(v, k)
+			} else {
+				v[k] = e
+			}
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = pruneEmpty(e)
+		}
+	}
+	return v
+}
+
+func isEmpty(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return v == ""
+	case bool:
+		return !v
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
+	}
+	return v == nil
 }
