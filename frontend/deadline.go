@@ -35,6 +35,16 @@ type coarseConn struct {
 	read        time.Time // what Conn has armed; zero for none
 	streaming   bool      // a body is being streamed: a deadline per read
 	used        bool      // an answer came on it: a failure before the next one is a closed keep-alive connection
+	// suspect is set when the last answer ended at its head by rule (to
+	// HEAD, 204, 304), or was streamed: an application that produced a
+	// body for a bodiless answer anyway (a view answering HEAD with a
+	// page, which waitress then sends), or an upstream sending on past a
+	// body, leaves bytes that would be read as the next request's answer,
+	// another client's. Bytes already read are seen at once; such a
+	// connection is also looked at before its next use (quiet), for bytes
+	// that came later. (Answers read whole are not: a look costs a system
+	// call per request, and bytes past a body that came with it are seen.)
+	suspect bool
 
 	// A request that goes out in one small write, on a connection whose
 	// previous request was sent moments ago, is held (hold, pending) and
@@ -78,6 +88,13 @@ func newCoarseConn(c net.Conn, readTimeout time.Duration) *coarseConn {
 // slack is how late a kept or newly armed deadline may be: a sixteenth of
 // its timeout (3.75 s of the default 60 s).
 func slack(timeout time.Duration) time.Duration { return timeout / 16 }
+
+// quiet reports whether nothing came on the connection since its last
+// answer; true when the connection cannot tell.
+func (c *coarseConn) quiet() bool {
+	q, ok := c.Conn.(interface{ Quiet() bool })
+	return !ok || q.Quiet()
+}
 
 func (c *coarseConn) Read(p []byte) (int, error) {
 	if len(c.pending) > 0 {

@@ -289,6 +289,22 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 		f.finish(ctx, nil, start, logged{})
 		return
 	}
+	if !ctx.Request.Header.IsHTTP11() && string(ctx.Request.Header.Protocol()) != "HTTP/1.0" {
+		// fasthttp takes any HTTP/x.y; forwarded, an upstream would get
+		// the client's version, not the frontend's (RFC 9110 §6.2).
+		f.refuse(ctx, "HTTP version not supported\n", fasthttp.StatusHTTPVersionNotSupported)
+		f.finish(ctx, nil, start, logged{})
+		return
+	}
+	if h := &ctx.Request.Header; h.IsConnect() || h.IsTrace() {
+		// No tunnels; and TRACE would echo a client's cookies back to a
+		// script (cross-site tracing). nginx refuses both too. 501: for
+		// no resource (405 would have to list the methods allowed, an
+		// open set for Zope's WebDAV).
+		f.refuse(ctx, "not implemented\n", fasthttp.StatusNotImplemented)
+		f.finish(ctx, nil, start, logged{})
+		return
+	}
 	if ctx.Request.Header.Len() > rt.cfg.MaxHeaders {
 		f.refuse(ctx, "too many request headers\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
 		f.finish(ctx, nil, start, logged{})

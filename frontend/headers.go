@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"iter"
 	"slices"
 	"strings"
 
@@ -80,8 +81,13 @@ func replaceFold(h *fasthttp.ResponseHeader, name, value string) {
 	h.Set(name, value)
 }
 
-// delFold removes every field of a name, in any spelling.
-func delFold(h *fasthttp.ResponseHeader, name string) {
+// delFold removes every field of a name, in any spelling, from a request
+// or response header.
+func delFold[H interface {
+	*fasthttp.RequestHeader | *fasthttp.ResponseHeader
+	All() iter.Seq2[[]byte, []byte]
+	DelBytes([]byte)
+}](h H, name string) {
 	for range 8 { // a spelling at a time (deleting moves the header's bytes)
 		var found []byte
 		for k := range h.All() {

@@ -190,6 +190,15 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 		hf.canonicalForwarding(&req.Header)
 	}
 	lg := logged{client: real, uri: append(uri, ctx.RequestURI()...)}
+	if hf.invalidName {
+		// A name with a space ("Content Length") is not a field an
+		// upstream reads alike: nginx answers 400 too.
+		f.refuse(ctx, "invalid header field name\n", fasthttp.StatusBadRequest)
+		return lg
+	}
+	if hf.underscore {
+		dropUnderscored(&req.Header)
+	}
 	body, err := takeBody(&ctx.Request, rt.cfg)
 	lg.bodyIn = body.size // what was read of it, if refused
 	if err != nil {
@@ -231,7 +240,31 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 	rf.scanResponse(&ctx.Response.Header)
 	rf.removeFromResponse(&ctx.Response.Header)
 	ctx.Response.Header.ResetConnectionClose()
+	if !ctx.Response.Header.IsHTTP11() {
+		// The frontend speaks HTTP/1.1 to its clients whatever the
+		// upstream spoke (RFC 9110 §6.2), and frames the body by it.
+		ctx.Response.Header.SetProtocol(http11)
+	}
 	return lg
+}
+
+var http11 = []byte("HTTP/1.1")
+
+// dropUnderscored removes the request's fields whose names have an
+// underscore, as nginx does by default (underscores_in_headers off): a WSGI
+// server files "X_Forwarded_For" and "X-Forwarded-For" under the same
+// HTTP_X_FORWARDED_FOR, so a client could forge through one what the
+// frontend sets in the other.
+func dropUnderscored(h *fasthttp.RequestHeader) {
+	var names [][]byte
+	for k := range h.All() {
+		if bytes.IndexByte(k, '_') >= 0 {
+			names = append(names, bytes.Clone(k))
+		}
+	}
+	for _, k := range names {
+		h.DelBytes(k)
+	}
 }
 
 // rewriteURI gives req the route's upstream path, rewritten or VHM'd; a
@@ -303,6 +336,39 @@ type hopFields struct {
 	fwdLens [8]uint8
 	fwdN    int
 	fwdMore bool // more spellings than fwd holds: removeForwarding rescans
+
+	invalidName bool // a field name that is not a token (a request is refused, a response's field dropped)
+	underscore  bool // a request field name with an underscore (dropUnderscored)
+
+	// conn holds the Connection fields' values, of every line and
+	// spelling, as one list (connLen bytes of it); connMore: they did not
+	// fit, and connection() reads them again.
+	conn     [128]byte
+	connLen  int
+	connMore bool
+}
+
+// addConnection records the value of a Connection field.
+func (hf *hopFields) addConnection(v []byte) {
+	sep := 0
+	if hf.connLen > 0 {
+		sep = 2
+	}
+	if hf.connMore || hf.connLen+sep+len(v) > len(hf.conn) {
+		hf.connMore = true
+		return
+	}
+	hf.connLen += copy(hf.conn[hf.connLen:], ", "[:sep])
+	hf.connLen += copy(hf.conn[hf.connLen:], v)
+}
+
+// connection returns the Connection fields' values as one list; fields
+// is the header scanned, for the rare list too long to have been kept.
+func (hf *hopFields) connection(fields iter.Seq2[[]byte, []byte]) []byte {
+	if hf.connMore {
+		return appendFieldFold(nil, fields, "Connection")
+	}
+	return hf.conn[:hf.connLen]
 }
 
 // forwardingNames are the fields setForwarded sets, canonically spelled.
@@ -389,12 +455,18 @@ func (hf *hopFields) add(name []byte) {
 	}
 }
 
-// scanRequest records the hop-by-hop fields of a request header and the
-// spellings of its forwarding fields, in one pass.
+// scanRequest records the hop-by-hop fields of a request header (and
+// Expect, which the frontend has answered itself: the body goes upstream
+// whole), the spellings of its forwarding fields, and names that are not
+// tokens or have an underscore, in one pass.
 func (hf *hopFields) scanRequest(h *fasthttp.RequestHeader) {
-	for k := range h.All() {
+	for k, v := range h.All() {
+		hf.checkName(k)
 		switch {
 		case isHopHeader(k):
+			hf.add(k)
+			hf.noteConnection(k, v)
+		case len(k) == len("Expect") && bytes.EqualFold(k, []byte("Expect")):
 			hf.add(k)
 		case len(k) >= len("X-Real-IP") && len(k) <= len("X-Forwarded-Proto") && (k[0] == 'X' || k[0] == 'x') && forwardingName(k) != "":
 			hf.addForwarding(k)
@@ -402,25 +474,80 @@ func (hf *hopFields) scanRequest(h *fasthttp.RequestHeader) {
 	}
 }
 
-// scanResponse records the hop-by-hop fields of a response header.
+// scanResponse records the hop-by-hop fields of a response header, and
+// names that are not tokens, which are dropped too (nginx refuses such an
+// answer with 502; it is no field a client would read alike).
 func (hf *hopFields) scanResponse(h *fasthttp.ResponseHeader) {
-	for k := range h.All() {
-		if isHopHeader(k) {
+	for k, v := range h.All() {
+		if hf.checkName(k); isHopHeader(k) {
 			hf.add(k)
+			hf.noteConnection(k, v)
+		}
+	}
+	if hf.invalidName {
+		var names [][]byte
+		for k := range h.All() {
+			if !isToken(k) {
+				names = append(names, bytes.Clone(k))
+			}
+		}
+		for _, k := range names {
+			h.DelBytes(k)
 		}
 	}
 }
 
+// noteConnection records v when k, a hop-by-hop name, is Connection.
+func (hf *hopFields) noteConnection(k, v []byte) {
+	if len(k) == len("Connection") && bytes.EqualFold(k, []byte("Connection")) {
+		hf.addConnection(v)
+	}
+}
+
+// checkName notes a field name that is not a token (RFC 9110 §5.1), or
+// has an underscore.
+func (hf *hopFields) checkName(k []byte) {
+	for _, c := range k {
+		if !tokenByte[c] {
+			hf.invalidName = true
+		} else if c == '_' {
+			hf.underscore = true
+		}
+	}
+}
+
+// tokenByte is RFC 9110's tchar.
+var tokenByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+	}
+	return t
+}()
+
+// isToken reports whether k is a non-empty token.
+func isToken(k []byte) bool {
+	for _, c := range k {
+		if !tokenByte[c] {
+			return false
+		}
+	}
+	return len(k) > 0
+}
+
 // removeFrom deletes from a request header the hop-by-hop fields found,
-// first those named in Connection. h is the header scanned, or a copy.
-// removeFrom and removeFromResponse are one loop written twice: through an
-// interface the names would escape, and a hopFields be allocated each time.
+// first those named in Connection (in any of its lines and spellings). h
+// is the header scanned, or a copy. removeFrom and removeFromResponse are
+// one loop written twice: through an interface, or a type parameter, the
+// hopFields escapes and is allocated each time.
 func (hf *hopFields) removeFrom(h *fasthttp.RequestHeader) {
 	if hf.n == 0 {
 		return
 	}
-	for f := range connectionFields(h.Peek("Connection")) {
-		h.DelBytes(f)
+	for list := hf.connection(h.All()); len(list) > 0; {
+		var f []byte
+		if f, list = nextListItem(list); hf.removable(f) {
+			delFold(h, string(f))
+		}
 	}
 	for i := range hf.n {
 		h.DelBytes(hf.names[i][:hf.lens[i]])
@@ -432,12 +559,29 @@ func (hf *hopFields) removeFromResponse(h *fasthttp.ResponseHeader) {
 	if hf.n == 0 {
 		return
 	}
-	for f := range connectionFields(h.Peek("Connection")) {
-		h.DelBytes(f)
+	for list := hf.connection(h.All()); len(list) > 0; {
+		var f []byte
+		if f, list = nextListItem(list); hf.removable(f) {
+			delFold(h, string(f))
+		}
 	}
 	for i := range hf.n {
 		h.DelBytes(hf.names[i][:hf.lens[i]])
 	}
+}
+
+// removable reports whether a name from Connection is a field to remove:
+// not one of its options (close, keep-alive), nor a field the message
+// cannot lose — its length (a streamed answer would go without one, and
+// be cut to nothing) or its Host; Connection lists options, not these
+// (RFC 9110 §7.6.1).
+func (*hopFields) removable(f []byte) bool {
+	for _, n := range [...]string{"close", "keep-alive", "Content-Length", "Host"} {
+		if len(f) == len(n) && strings.EqualFold(string(f), n) {
+			return false
+		}
+	}
+	return len(f) > 0
 }
 
 // namesOthers reports whether the request's Connection field names a
@@ -449,7 +593,9 @@ func (hf *hopFields) namesOthers(h *fasthttp.RequestHeader) bool {
 	if hf.n == 0 {
 		return false
 	}
-	for f := range connectionFields(h.Peek("Connection")) {
+	for list := hf.connection(h.All()); len(list) > 0; {
+		var f []byte
+		f, list = nextListItem(list)
 		if !isHopHeader(f) && !bytes.EqualFold(f, []byte("close")) {
 			return true
 		}
@@ -457,21 +603,17 @@ func (hf *hopFields) namesOthers(h *fasthttp.RequestHeader) bool {
 	return false
 }
 
-// connectionFields yields the comma-separated names of a Connection value.
-func connectionFields(v []byte) iter.Seq[[]byte] {
-	return func(yield func([]byte) bool) {
-		for len(v) > 0 {
-			var f []byte
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				f, v = v[:i], v[i+1:]
-			} else {
-				f, v = v, nil
-			}
-			if f = bytes.TrimSpace(f); len(f) > 0 && !yield(f) {
-				return
-			}
-		}
+// nextListItem splits the first item off a comma-separated field value
+// (a Connection list): the item, trimmed (possibly empty), and the rest.
+// A loop, not an iterator: yielding the names of a hopFields' own array
+// made the hopFields escape to the heap, two per request.
+func nextListItem(list []byte) (item, rest []byte) {
+	if i := bytes.IndexByte(list, ','); i >= 0 {
+		item, rest = list[:i], list[i+1:]
+	} else {
+		item = list
 	}
+	return bytes.TrimSpace(item), rest
 }
 
 // isHopHeader reports whether k names a hop-by-hop field. It runs for

@@ -75,6 +75,10 @@ func (s *sockConn) SendThenRead(w, r []byte) (sent, n int, err error) {
 	return s.raw.SendThenRead(w, r)
 }
 
+// Quiet reports whether nothing came on the connection unread
+// (rawsock.Socket.Quiet).
+func (s *sockConn) Quiet() bool { return s.raw.Quiet() }
+
 // SetWriteDeadline is fasthttp's per-response deadline. With a send
 // timeout the connection arms its own, around each wait for the client
 // only: a deadline running from the response's start would also count the

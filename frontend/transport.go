@@ -52,7 +52,10 @@ func (e staleConn) Unwrap() error { return e.error }
 // one, as fasthttp does.
 const maxInterimResponses = 10
 
-var errInterim = errors.New("frontend: too many 1xx responses from the upstream")
+var (
+	errInterim  = errors.New("frontend: too many 1xx responses from the upstream")
+	errSwitched = errors.New("frontend: upstream switched protocols unasked (101)")
+)
 
 func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
 	cc, err := hc.AcquireConn(0, req.ConnectionClose())
@@ -61,6 +64,21 @@ func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, res
 	}
 	conn := cc.Conn()
 	cs, _ := conn.(*coarseConn)
+	for cs != nil && cs.suspect {
+		// Something sent after the last answer is not the next one's:
+		// the connection is dropped, and the pool asked again (each turn
+		// closes one, so this ends, at a new connection at the latest).
+		cs.suspect = false
+		if cs.quiet() {
+			break
+		}
+		hc.CloseConn(cc)
+		if cc, err = hc.AcquireConn(0, req.ConnectionClose()); err != nil {
+			return false, err
+		}
+		conn = cc.Conn()
+		cs, _ = conn.(*coarseConn)
+	}
 	reused := cs != nil && cs.used
 	now := time.Now()
 	if hc.WriteTimeout > 0 {
@@ -116,10 +134,19 @@ func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, res
 		hc.CloseConn(cc)
 		return false, err
 	}
-	reuse := !req.ConnectionClose() && !resp.ConnectionClose()
+	// An HTTP/1.0 answer is never followed by another on the connection:
+	// its framing rules differ (a Transfer-Encoding it carries is not to be
+	// trusted, RFC 9112 §6.1), and upstreams speak HTTP/1.1.
+	reuse := !req.ConnectionClose() && !resp.ConnectionClose() && resp.Header.IsHTTP11()
 	if body == nil {
+		// Bytes already read past the answer are not the next one's.
+		reuse = reuse && reusable && br.Buffered() == 0
 		hc.ReleaseReader(br)
-		if reuse && reusable {
+		if reuse {
+			if cs != nil {
+				code := resp.StatusCode()
+				cs.suspect = resp.SkipBody || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified
+			}
 			hc.ReleaseConn(cc)
 		} else {
 			hc.CloseConn(cc)
@@ -133,8 +160,12 @@ func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, res
 		if cs != nil {
 			cs.streaming = false
 		}
+		clean = clean && br.Buffered() == 0 // bytes past the body are not the next answer's
 		hc.ReleaseReader(br)
 		if clean && reuse {
+			if cs != nil {
+				cs.suspect = true
+			}
 			hc.ReleaseConn(cc)
 		} else {
 			hc.CloseConn(cc)
@@ -180,7 +211,13 @@ func readHead(resp *fasthttp.Response, br *bufio.Reader) (answered bool, err err
 		if err := resp.Header.Read(br); err != nil {
 			return n > 0 || err != io.EOF, err
 		}
-		if code := resp.StatusCode(); code < 100 || code > 199 || code == fasthttp.StatusSwitchingProtocols {
+		code := resp.StatusCode()
+		if code == fasthttp.StatusSwitchingProtocols {
+			// Upgrade is never forwarded (a hop-by-hop field), so a
+			// switch was not asked for: what follows is not HTTP.
+			return true, errSwitched
+		}
+		if code < 100 || code > 199 {
 			return true, nil
 		}
 		if n >= maxInterimResponses {

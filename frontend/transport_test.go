@@ -409,3 +409,68 @@ func TestEarlyAnswer(t *testing.T) {
 		}
 	}
 }
+
+// TestUnaskedUpstreamBytes: bytes an upstream sends that belong to no
+// answer — a body after an answer to HEAD, a 204 or a 304 (a view that
+// answers HEAD with a page, which waitress sends), more after a body of
+// known length or after a chunked body's end, data after a 101 — never
+// become the answer to a later request, another client's. The connection
+// they came on is dropped (found at once, or before its next use), and an
+// unasked 101 is a 502.
+func TestUnaskedUpstreamBytes(t *testing.T) {
+	const smuggled = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED"
+	var conns atomic.Int32
+	up := keepAlive(t, func() { conns.Add(1) }, func(c net.Conn, req *http.Request) bool {
+		io.Copy(io.Discard, req.Body)
+		switch req.URL.Path {
+		case "/head-late": // the body of a HEAD answer, a moment later
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 39\r\n\r\n")
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(c, smuggled)
+		case "/head-at-once":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 39\r\n\r\n"+smuggled)
+		case "/304":
+			io.WriteString(c, "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(c, smuggled)
+		case "/204":
+			io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n"+smuggled)
+		case "/extra":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"+smuggled)
+		case "/chunked-extra":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"+smuggled)
+		case "/big-extra": // streamed (over 1 MiB), then more
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", 2<<20)
+			c.Write(pattern(2 << 20))
+			io.WriteString(c, smuggled)
+		case "/101":
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n"+smuggled)
+		default:
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(req.URL.Path), req.URL.Path)
+		}
+		return true
+	})
+	cfg := proxyConfig(up)
+	u := cfg.Upstreams["zope"]
+	u.MaxConns = 1 // one pooled connection, which the next request gets
+	cfg.Upstreams["zope"] = u
+	fe := startFrontend(t, cfg)
+
+	for i, c := range []struct{ method, path string }{
+		{"HEAD", "/head-late"}, {"HEAD", "/head-at-once"}, {"GET", "/304"}, {"GET", "/204"},
+		{"GET", "/extra"}, {"GET", "/chunked-extra"}, {"GET", "/big-extra"}, {"GET", "/101"},
+	} {
+		resp, _ := send(t, c.method, fe.url(c.path), nil)
+		if c.path == "/101" && resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("an unasked 101: %d, want 502", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond) // the late bytes are in
+		next := fmt.Sprintf("/next-%d", i)
+		if resp, body := get(t, fe.url(next)); resp.StatusCode != 200 || body != next {
+			t.Errorf("after %s %s, the next request got %d %q, want %q", c.method, c.path, resp.StatusCode, body, next)
+		}
+	}
+	if n := conns.Load(); n < 8 {
+		t.Errorf("%d upstream connections: each one carrying unasked bytes should have been dropped", n)
+	}
+}

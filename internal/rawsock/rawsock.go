@@ -205,3 +205,24 @@ func (s *Socket) write(fd uintptr, mode int) bool {
 	}
 	return true
 }
+
+// Quiet reports whether nothing is waiting to be read: no data and no
+// end of stream (the peer's FIN). It looks without reading or waiting
+// (recv with MSG_PEEK and MSG_DONTWAIT). A pooled keep-alive connection on
+// which something came unasked must not carry another request: its next
+// answer would be read from those bytes.
+func (s *Socket) Quiet() bool {
+	quiet := false
+	err := s.rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+			if e != syscall.EINTR {
+				quiet = e == syscall.EAGAIN
+				return true
+			}
+		}
+	})
+	return err == nil && quiet
+}

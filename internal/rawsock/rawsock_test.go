@@ -247,3 +247,29 @@ func TestSendThenReadErrors(t *testing.T) {
 		t.Fatalf("reset peer: SendThenRead = %d, %v; want 0 and the write's error", sent, err)
 	}
 }
+
+// TestQuiet: Quiet sees data and the peer's FIN without taking either,
+// and never waits.
+func TestQuiet(t *testing.T) {
+	s, _, peer := pair(t, "tcp")
+	if !s.Quiet() {
+		t.Fatal("a fresh connection is not quiet")
+	}
+	peer.Write([]byte("x"))
+	time.Sleep(20 * time.Millisecond)
+	if s.Quiet() {
+		t.Error("quiet with a byte waiting")
+	}
+	b := make([]byte, 4)
+	if n, err := s.Read(b); n != 1 || err != nil {
+		t.Fatalf("the byte looked at is still there to read: %d %v", n, err)
+	}
+	if !s.Quiet() {
+		t.Error("not quiet once it was read")
+	}
+	peer.Close()
+	time.Sleep(20 * time.Millisecond)
+	if s.Quiet() {
+		t.Error("quiet after the peer closed")
+	}
+}
