@@ -61,6 +61,11 @@ type Config struct {
 	// done. Clients that ask for large objects and stop reading cannot
 	// fill body_temp_dir (a tmpfs is memory). Default 2G.
 	MaxTempTotal sitefile.Size `toml:"max_temp_total"`
+	// MaxBodyTempTotal bounds the temporary files of all request bodies
+	// at once: an upload that would pass it is refused with 503 (try
+	// again). Many clients uploading at once, or slowly on purpose, cannot
+	// fill body_temp_dir (nginx has no such bound). Default 2G.
+	MaxBodyTempTotal sitefile.Size `toml:"max_body_temp_total"`
 	// MaxHeaderSize bounds the request line plus headers; larger gets 431.
 	// Default 16K.
 	MaxHeaderSize sitefile.Size `toml:"max_header_size"`
@@ -274,6 +279,7 @@ func NewConfig() *Config {
 		BodyBufferSize:     128 << 10,
 		MaxTempFileSize:    1 << 30,
 		MaxTempTotal:       2 << 30,
+		MaxBodyTempTotal:   2 << 30,
 		MaxHeaderSize:      16 << 10,
 		MaxHeaders:         100,
 		ReadTimeout:        sitefile.Dur(60 * time.Second),
@@ -327,6 +333,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.BodyTempDir, "body-temp-dir", c.BodyTempDir, "folder for request bodies over -body-buffer-size and spooled responses")
 	fs.Var(&c.MaxTempFileSize, "max-temp-file-size", "largest temporary file of one response (0: none, responses go as the client takes them)")
 	fs.Var(&c.MaxTempTotal, "max-temp-total", "all temporary response files together")
+	fs.Var(&c.MaxBodyTempTotal, "max-body-temp-total", "all temporary request body files together (503 above)")
 	fs.Var(&c.MaxHeaderSize, "max-header-size", "largest request head (431 above)")
 	fs.IntVar(&c.MaxHeaders, "max-headers", c.MaxHeaders, "most request headers (431 above)")
 	fs.Var(&c.ReadTimeout, "read-timeout", "time to read a whole request")
@@ -432,6 +439,9 @@ func (c *Config) Validate(site sitefile.Site) error {
 	}
 	if c.MaxTempTotal < 0 {
 		return sitefile.Errorf("max_temp_total", "must not be negative")
+	}
+	if c.MaxBodyTempTotal < c.MaxBodySize-c.BodyBufferSize {
+		return sitefile.Errorf("max_body_temp_total", "at least max_body_size less body_buffer_size (%v), or the largest upload allowed would never fit", c.MaxBodySize-c.BodyBufferSize)
 	}
 	if c.BodyTempDir == "" {
 		c.BodyTempDir = os.TempDir()

@@ -44,7 +44,8 @@ func errorKind(err error) string {
 // requestErrorStatus maps the errors reading a request to statuses: an
 // oversized body 413 (nginx's client_max_body_size), an oversized head
 // 431, a client too slow to send its request 408, a temporary file the
-// frontend could not write 500, anything else 400.
+// frontend could not write 500, one past max_body_temp_total 503,
+// anything else 400.
 func requestErrorStatus(err error) (int, string) {
 	var small *fasthttp.ErrSmallBuffer
 	var ne net.Error
@@ -52,6 +53,8 @@ func requestErrorStatus(err error) (int, string) {
 	switch {
 	case errors.As(err, &spool):
 		return fasthttp.StatusInternalServerError, "internal server error\n"
+	case errors.Is(err, errNoRoom):
+		return fasthttp.StatusServiceUnavailable, "too many uploads at once: try again later\n"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge, "request body too large\n"
 	case errors.As(err, &small):

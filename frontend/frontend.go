@@ -432,6 +432,8 @@ func (f *Frontend) bodyError(ctx *fasthttp.RequestCtx, err error) {
 	case fasthttp.StatusRequestEntityTooLarge:
 	case fasthttp.StatusInternalServerError:
 		f.logger.Error("request body", "client", ctx.RemoteAddr().String(), "err", err)
+	case fasthttp.StatusServiceUnavailable:
+		f.logger.Warn("request body refused", "client", ctx.RemoteAddr().String(), "err", err)
 	default:
 		f.logger.Info("request body", "client", ctx.RemoteAddr().String(), "err", err)
 	}

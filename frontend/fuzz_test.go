@@ -322,7 +322,7 @@ func FuzzTakeBody(f *testing.F) {
 			if err := req.ContinueReadBodyStream(br, bodyPrefetch); err != nil {
 				continue // refused while prefetching
 			}
-			sp, err := takeBody(&req, cfg)
+			sp, err := takeBody(&req, cfg, nil)
 			got := req.Body()
 			if sp.file != nil {
 				got, _ = io.ReadAll(io.NewSectionReader(sp.file, 0, sp.size))

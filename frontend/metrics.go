@@ -20,6 +20,9 @@ type metrics struct {
 	// (respspool.go); spoolBytes is what those files hold now.
 	spooledResponses prometheus.Counter
 	spoolBytes       atomic.Int64
+	// bodyTempBytes is what the temporary files of request bodies hold
+	// now (reqbody.go).
+	bodyTempBytes atomic.Int64
 
 	// unrouted caches, by class, the counters of requests no route took
 	// (host and route "_"), resolved on first use so that /metrics lists
@@ -63,6 +66,10 @@ func newMetrics(reg prometheus.Registerer, openConns func() float64) *metrics {
 		Name: "cairn_frontend_spooled_bytes",
 		Help: "Bytes in the temporary files of responses being sent now.",
 	}, func() float64 { return float64(m.spoolBytes.Load()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cairn_frontend_body_temp_bytes",
+		Help: "Bytes in the temporary files of request bodies on their way upstream now.",
+	}, func() float64 { return float64(m.bodyTempBytes.Load()) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cairn_frontend_open_connections",
 		Help: "Client connections open now.",

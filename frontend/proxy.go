@@ -199,7 +199,7 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 	if hf.underscore {
 		dropUnderscored(&req.Header)
 	}
-	body, err := takeBody(&ctx.Request, rt.cfg)
+	body, err := takeBody(&ctx.Request, rt.cfg, rt.bodyRoom)
 	lg.bodyIn = body.size // what was read of it, if refused
 	if err != nil {
 		f.bodyError(ctx, err)

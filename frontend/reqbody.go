@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -28,6 +29,27 @@ func (c *Config) declaredTooLarge(h *fasthttp.RequestHeader) bool {
 type spooled struct {
 	file *os.File
 	size int64
+	room *tempRoom // what the file's bytes are counted in, given back by close
+}
+
+// tempRoom is max_body_temp_total: the bytes all request bodies' temporary
+// files may hold at once, and what they hold (across reloads).
+type tempRoom struct {
+	inUse *atomic.Int64
+	total int64
+}
+
+// errNoRoom refuses an upload that would take the request bodies'
+// temporary files past max_body_temp_total: 503, try again later.
+var errNoRoom = errors.New("frontend: temporary files of request bodies at max_body_temp_total")
+
+// take counts n more bytes in the room, if they fit.
+func (r *tempRoom) take(n int64) bool {
+	if r.inUse.Add(n) > r.total {
+		r.inUse.Add(-n)
+		return false
+	}
+	return true
 }
 
 // spoolError is a failure of the frontend's own temporary file (a disk
@@ -50,10 +72,11 @@ func (e spoolError) Unwrap() error { return e.err }
 // chunked one up to twice that while its buffer grows), not max_body_size.
 //
 // The error is fasthttp.ErrBodyTooLarge when the body exceeds
-// max_body_size, a spoolError, or the error reading it (a timeout, a bad
-// chunk, a client gone); requestErrorStatus maps each to a status. With an
-// error, the size is what was read before it (for the metrics).
-func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
+// max_body_size, errNoRoom past max_body_temp_total (room; nil: no bound),
+// a spoolError, or the error reading it (a timeout, a bad chunk, a client
+// gone); requestErrorStatus maps each to a status. With an error, the size
+// is what was read before it (for the metrics).
+func takeBody(req *fasthttp.Request, cfg *Config, room *tempRoom) (spooled, error) {
 	src := req.BodyStream()
 	if src == nil {
 		// No body (fasthttp streams every request that has one), or one
@@ -89,22 +112,29 @@ func takeBody(req *fasthttp.Request, cfg *Config) (spooled, error) {
 	case n > limit:
 		return spooled{size: n}, fasthttp.ErrBodyTooLarge
 	}
+	w := &writeSpool{room: room}
+	if cl := int64(req.Header.ContentLength()); cl > 0 && !w.reserve(cl) {
+		// Known now: refused before the file is made.
+		return spooled{size: n}, errNoRoom
+	}
 	f, err := os.CreateTemp(cfg.BodyTempDir, "cairn-body-")
 	if err != nil {
+		w.release()
 		return spooled{size: n}, spoolError{err}
 	}
 	// Unlinked at once: the file goes away with its last descriptor,
 	// whatever becomes of the request.
 	_ = os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return spooled{size: n}, spoolError{err}
-	}
-	if n, err = copyBody(writeSpool{f}, req, src, n, limit); err != nil {
-		f.Close()
+	w.f = f
+	if _, err := w.Write(b); err != nil {
+		w.close()
 		return spooled{size: n}, err
 	}
-	return spooled{file: f, size: n}, nil
+	if n, err = copyBody(w, req, src, n, limit); err != nil {
+		w.close()
+		return spooled{size: n}, err
+	}
+	return spooled{file: f, size: n, room: w.handOver()}, nil
 }
 
 // setBody sets a body read whole on req, with its length (a chunked one
@@ -114,16 +144,65 @@ func setBody(req *fasthttp.Request, b []byte) {
 	req.Header.SetContentLength(len(b))
 }
 
-// writeSpool marks the errors writing the temporary file as spoolErrors,
-// apart from the errors reading the client's body in the same io.Copy.
-type writeSpool struct{ f *os.File }
+// writeSpool writes a request body's temporary file, counting its bytes
+// in room (all of a body of known length at once, before the file is
+// made; a chunked one as it grows), and marks the errors writing the file
+// as spoolErrors, apart from the errors reading the client's body in the
+// same io.Copy.
+type writeSpool struct {
+	f        *os.File
+	room     *tempRoom // nil: not counted
+	reserved int64     // bytes taken from room
+	n        int64     // bytes written
+}
 
-func (w writeSpool) Write(p []byte) (int, error) {
+// reserve takes n bytes from the room.
+func (w *writeSpool) reserve(n int64) bool {
+	if w.room == nil || w.room.take(n) {
+		w.reserved += n
+		return true
+	}
+	return false
+}
+
+func (w *writeSpool) Write(p []byte) (int, error) {
+	if w.room != nil && w.written()+int64(len(p)) > w.reserved && !w.reserve(w.written()+int64(len(p))-w.reserved) {
+		return 0, errNoRoom
+	}
 	n, err := w.f.Write(p)
+	w.n += int64(n)
 	if err != nil {
 		err = spoolError{err}
 	}
 	return n, err
+}
+
+// written is what the file holds so far.
+func (w *writeSpool) written() int64 { return w.n }
+
+// handOver gives the body's count to the spooled body that closes it: the
+// bytes reserved for it, beyond what it holds, go back now.
+func (w *writeSpool) handOver() *tempRoom {
+	if w.room == nil {
+		return nil
+	}
+	w.room.inUse.Add(w.n - w.reserved)
+	w.reserved = w.n
+	return w.room
+}
+
+// release gives back what was reserved.
+func (w *writeSpool) release() {
+	if w.room != nil {
+		w.room.inUse.Add(-w.reserved)
+		w.reserved = 0
+	}
+}
+
+// close closes the file of a body that will not go upstream.
+func (w *writeSpool) close() {
+	w.f.Close()
+	w.release()
 }
 
 // attach sets a spooled body on req (the request sent upstream), for one
@@ -155,10 +234,13 @@ func (s spooled) attach(req *fasthttp.Request) (*os.File, error) {
 }
 
 // close closes the temporary file, if any (each attempt's copy is closed
-// by pool.do).
+// by pool.do), and gives its bytes back to max_body_temp_total.
 func (s spooled) close() {
 	if s.file != nil {
 		s.file.Close()
+		if s.room != nil {
+			s.room.inUse.Add(-s.size)
+		}
 	}
 }
 

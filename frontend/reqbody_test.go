@@ -591,3 +591,58 @@ func TestBodyTempDirChecked(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 }
+
+// TestBodyTempTotal: request bodies in temporary files count against
+// max_body_temp_total together: an upload that would pass it, declared or
+// chunked, is refused with 503 and never reaches the upstream, while the
+// ones in progress go on; the room comes back when they are done.
+func TestBodyTempTotal(t *testing.T) {
+	hold := make(chan struct{})
+	var got atomic.Int32
+	up := keepAlive(t, nil, func(c net.Conn, req *http.Request) bool {
+		io.Copy(io.Discard, req.Body)
+		got.Add(1)
+		if req.URL.Path == "/hold" {
+			<-hold
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	cfg := proxyConfig(up)
+	cfg.BodyBufferSize, cfg.MaxBodySize, cfg.MaxBodyTempTotal = 64<<10, 1<<20, 1<<20
+	fe := startFrontend(t, cfg)
+
+	body := strings.Repeat("u", 700<<10)
+	first := make(chan int, 1)
+	go func() {
+		resp, err := client.Post(fe.url("/hold"), "application/octet-stream", strings.NewReader(body))
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	waitFor(t, func() bool { return got.Load() == 1 })
+	if v := gaugeValue(t, fe, "cairn_frontend_body_temp_bytes"); v != float64(len(body)) {
+		t.Errorf("body_temp_bytes %v with one upload held; want %d", v, len(body))
+	}
+	if resp, _ := send(t, "POST", fe.url("/second"), strings.NewReader(body)); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a second upload past the room: %d, want 503", resp.StatusCode)
+	}
+	chunked := io.MultiReader(strings.NewReader(body)) // no length: sent chunked
+	if resp, _ := send(t, "POST", fe.url("/third"), chunked); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a chunked upload growing past the room: %d, want 503", resp.StatusCode)
+	}
+	if n := got.Load(); n != 1 {
+		t.Errorf("%d uploads reached the upstream; want only the first", n)
+	}
+	close(hold)
+	if code := <-first; code != 200 {
+		t.Errorf("the upload in progress: %d", code)
+	}
+	waitFor(t, func() bool { return gaugeValue(t, fe, "cairn_frontend_body_temp_bytes") == 0 })
+	if resp, _ := send(t, "POST", fe.url("/again"), strings.NewReader(body)); resp.StatusCode != 200 {
+		t.Errorf("an upload once the room is back: %d", resp.StatusCode)
+	}
+}

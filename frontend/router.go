@@ -21,6 +21,7 @@ type router struct {
 	pools    map[string]*pool
 	files    *fileCache
 	hosts    []*vhost     // every one, also those no name reaches (to close)
+	bodyRoom *tempRoom    // max_body_temp_total, for takeBody
 	users    atomic.Int64 // requests using it now (Frontend.acquire)
 }
 
@@ -52,7 +53,8 @@ func newRouter(cfg *Config, m *metrics, logger *slog.Logger) (*router, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &router{cfg: cfg, exact: map[string]*vhost{}, pools: map[string]*pool{}, files: files}
+	rt := &router{cfg: cfg, exact: map[string]*vhost{}, pools: map[string]*pool{}, files: files,
+		bodyRoom: &tempRoom{inUse: &m.bodyTempBytes, total: int64(cfg.MaxBodyTempTotal)}}
 	var sp *spooling // nil: off
 	if cfg.MaxTempFileSize > 0 && cfg.MaxTempTotal > 0 {
 		sp = &spooling{dir: cfg.BodyTempDir, limit: int64(cfg.MaxTempFileSize), total: int64(cfg.MaxTempTotal),

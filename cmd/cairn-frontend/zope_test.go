@@ -206,6 +206,17 @@ func TestRealZope(t *testing.T) {
 			}
 		}
 	}
+	// HEAD, then GET, on one pooled upstream connection: Zope's answer to
+	// HEAD has no body, and the next answer is the GET's own.
+	for range 2 {
+		if resp, _ := do("HEAD", "http", plain, "/news/absolute_url", nil, false); resp.StatusCode != 200 {
+			t.Errorf("HEAD: %d", resp.StatusCode)
+		}
+		if resp, body := do("GET", "http", plain, "/news/absolute_url", nil, false); resp.StatusCode != 200 || body != public("http", plain)+"/news" {
+			t.Errorf("GET after HEAD: %d %q", resp.StatusCode, body)
+		}
+	}
+
 	// The ZMI's own page: its form posts to the public URL, and its
 	// resources are under the public sub-path.
 	if resp, body := do("GET", "https", secure, "/zmi-admin/site/manage_main", nil, true); resp.StatusCode != 200 ||
