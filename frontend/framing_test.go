@@ -83,6 +83,11 @@ func TestRequestFraming(t *testing.T) {
 		!strings.Contains(got, "GET /a HTTP/1.0\r\n") {
 		t.Errorf("an HTTP/1.0 request: %q", got)
 	}
+	// Without a Host (HTTP/1.0 allows it), the upstream still gets one.
+	if got := raw(t, fe.addr[0], "GET /a HTTP/1.0\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 ") ||
+		!strings.Contains(got, "\r\nHost: 127.0.0.1:") {
+		t.Errorf("an HTTP/1.0 request without Host: %q", got)
+	}
 }
 
 // TestConnectionFieldsEverySpelling: the fields a Connection field names

@@ -222,7 +222,10 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 	rewriteURI(ctx, req, r, groups, path, scheme)
 	req.URI().SetScheme("http") // the inbound scheme may be https; upstreams speak plain HTTP
 	if len(req.Header.Host()) == 0 {
-		req.Header.SetHost(r.pool.clients[0].Addr)
+		// An HTTP/1.0 request may come without one; upstreams speak
+		// HTTP/1.1, which needs it. Set on the URI: Request.Write takes the
+		// Host field from the URI it parsed, and would send an empty one.
+		req.URI().SetHost(r.pool.clients[0].Addr)
 	}
 	if err := r.pool.do(req, &ctx.Response, body, start); err != nil {
 		ctx.Response.Reset()
