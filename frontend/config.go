@@ -440,8 +440,8 @@ func (c *Config) Validate(site sitefile.Site) error {
 	if c.MaxTempTotal < 0 {
 		return sitefile.Errorf("max_temp_total", "must not be negative")
 	}
-	if c.MaxBodyTempTotal < c.MaxBodySize-c.BodyBufferSize {
-		return sitefile.Errorf("max_body_temp_total", "at least max_body_size less body_buffer_size (%v), or the largest upload allowed would never fit", c.MaxBodySize-c.BodyBufferSize)
+	if c.MaxBodySize > c.BodyBufferSize && c.MaxBodyTempTotal < c.MaxBodySize {
+		return sitefile.Errorf("max_body_temp_total", "at least max_body_size (%v), or the largest upload allowed would never fit", c.MaxBodySize)
 	}
 	if c.BodyTempDir == "" {
 		c.BodyTempDir = os.TempDir()

@@ -100,6 +100,16 @@ func TestConnectionFieldsEverySpelling(t *testing.T) {
 	if strings.Contains(got, "X-A") || strings.Contains(got, "x-b") || !strings.Contains(got, "X-C: 3") {
 		t.Errorf("fields named by Connection in two lines and spellings: %q", got)
 	}
+	// More hop-by-hop lines than the frontend keeps names of: the rest go
+	// too.
+	got = raw(t, fe.addr[0], "GET /a HTTP/1.1\r\nHost: x\r\n"+strings.Repeat("Te: trailers\r\nte: trailers\r\nTE: x\r\nTe: y\r\n", 5)+
+		"te: z\r\nTE: w\r\nProxy-Authorization: Basic x\r\nUpgrade: websocket\r\nKeep-Alive: 5\r\nX-C: 3\r\nConnection: close\r\n\r\n")
+	_, seen, _ := strings.Cut(got, "\r\n\r\n") // what the upstream got, without the frontend's head
+	for _, gone := range []string{"\nTe:", "\nte:", "\nTE:", "Proxy-Authorization", "Upgrade", "Keep-Alive"} {
+		if strings.Contains(seen, gone) || !strings.Contains(seen, "X-C: 3") {
+			t.Errorf("%s reached the upstream past many hop-by-hop lines: %q", gone, got)
+		}
+	}
 
 	big := strings.Repeat("z", 2<<20)
 	up := keepAlive(t, nil, func(c net.Conn, req *http.Request) bool {

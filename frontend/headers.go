@@ -87,8 +87,9 @@ func delFold[H interface {
 	*fasthttp.RequestHeader | *fasthttp.ResponseHeader
 	All() iter.Seq2[[]byte, []byte]
 	DelBytes([]byte)
+	Len() int
 }](h H, name string) {
-	for range 8 { // a spelling at a time (deleting moves the header's bytes)
+	for range h.Len() { // a spelling at a time (deleting moves the header's bytes)
 		var found []byte
 		for k := range h.All() {
 			if strings.EqualFold(string(k), name) {

@@ -222,9 +222,10 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 	rewriteURI(ctx, req, r, groups, path, scheme)
 	req.URI().SetScheme("http") // the inbound scheme may be https; upstreams speak plain HTTP
 	if len(req.Header.Host()) == 0 {
-		// An HTTP/1.0 request may come without one; upstreams speak
-		// HTTP/1.1, which needs it. Set on the URI: Request.Write takes the
-		// Host field from the URI it parsed, and would send an empty one.
+		// An HTTP/1.0 request may come without one; Zope's virtual hosting
+		// and the servers in front of it read it. Set on the URI:
+		// Request.Write takes the Host field from the URI it parsed, and
+		// would send an empty one.
 		req.URI().SetHost(r.pool.clients[0].Addr)
 	}
 	if err := r.pool.do(req, &ctx.Response, body, start); err != nil {
@@ -245,7 +246,9 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 	ctx.Response.Header.ResetConnectionClose()
 	if !ctx.Response.Header.IsHTTP11() {
 		// The frontend speaks HTTP/1.1 to its clients whatever the
-		// upstream spoke (RFC 9110 §6.2), and frames the body by it.
+		// upstream spoke (RFC 9110 §6.2), and frames the body by it. (The
+		// status line only: fasthttp's HTTP/1.0 flag stays, which bears
+		// on trailers alone, and an upstream's are dropped anyway.)
 		ctx.Response.Header.SetProtocol(http11)
 	}
 	return lg
@@ -259,15 +262,7 @@ var http11 = []byte("HTTP/1.1")
 // HTTP_X_FORWARDED_FOR, so a client could forge through one what the
 // frontend sets in the other.
 func dropUnderscored(h *fasthttp.RequestHeader) {
-	var names [][]byte
-	for k := range h.All() {
-		if bytes.IndexByte(k, '_') >= 0 {
-			names = append(names, bytes.Clone(k))
-		}
-	}
-	for _, k := range names {
-		h.DelBytes(k)
-	}
+	dropAll(h.All(), h.DelBytes, func(k []byte) bool { return bytes.IndexByte(k, '_') >= 0 })
 }
 
 // rewriteURI gives req the route's upstream path, rewritten or VHM'd; a
@@ -327,9 +322,10 @@ var hopHeaders = []string{
 // names are not normalized and deleting compares them exactly; they are
 // copied, because deleting fields moves the header's own bytes.
 type hopFields struct {
-	n     int
-	names [16][len("Proxy-Authorization")]byte // the longest hop-by-hop name
-	lens  [16]uint8
+	n       int
+	names   [16][len("Proxy-Authorization")]byte // the longest hop-by-hop name
+	lens    [16]uint8
+	hopMore bool // more spellings than names holds: removal rescans
 
 	// fwd holds the spellings, in any case, of the forwarding fields the
 	// frontend sets itself (X-Forwarded-For, -Proto, -Host, X-Real-IP):
@@ -450,11 +446,40 @@ func (hf *hopFields) canonicalForwarding(h *fasthttp.RequestHeader) {
 	}
 }
 
-// add records a hop-by-hop field name; past 16 names the rest are left.
+// add records a hop-by-hop field name, once per spelling; past 16
+// spellings removal rescans the header (hopMore).
 func (hf *hopFields) add(name []byte) {
-	if hf.n < len(hf.names) {
-		hf.lens[hf.n] = uint8(copy(hf.names[hf.n][:], name))
-		hf.n++
+	for i := range hf.n {
+		if bytes.Equal(hf.names[i][:hf.lens[i]], name) {
+			return
+		}
+	}
+	if hf.n == len(hf.names) {
+		hf.hopMore = true
+		return
+	}
+	hf.lens[hf.n] = uint8(copy(hf.names[hf.n][:], name))
+	hf.n++
+}
+
+// isExpect reports whether k is Expect, in any spelling.
+func isExpect(k []byte) bool {
+	return len(k) == len("Expect") && bytes.EqualFold(k, []byte("Expect"))
+}
+
+// dropAll deletes the fields for which drop is true, collecting their
+// names first (deleting moves the header's bytes); it allocates, so it is
+// for rare headers: more hop-by-hop spellings than a hopFields keeps,
+// names with an underscore or that are not tokens.
+func dropAll(fields iter.Seq2[[]byte, []byte], del func([]byte), drop func([]byte) bool) {
+	var names [][]byte
+	for k := range fields {
+		if drop(k) {
+			names = append(names, bytes.Clone(k))
+		}
+	}
+	for _, k := range names {
+		del(k)
 	}
 }
 
@@ -469,7 +494,7 @@ func (hf *hopFields) scanRequest(h *fasthttp.RequestHeader) {
 		case isHopHeader(k):
 			hf.add(k)
 			hf.noteConnection(k, v)
-		case len(k) == len("Expect") && bytes.EqualFold(k, []byte("Expect")):
+		case isExpect(k):
 			hf.add(k)
 		case len(k) >= len("X-Real-IP") && len(k) <= len("X-Forwarded-Proto") && (k[0] == 'X' || k[0] == 'x') && forwardingName(k) != "":
 			hf.addForwarding(k)
@@ -488,15 +513,7 @@ func (hf *hopFields) scanResponse(h *fasthttp.ResponseHeader) {
 		}
 	}
 	if hf.invalidName {
-		var names [][]byte
-		for k := range h.All() {
-			if !isToken(k) {
-				names = append(names, bytes.Clone(k))
-			}
-		}
-		for _, k := range names {
-			h.DelBytes(k)
-		}
+		dropAll(h.All(), h.DelBytes, func(k []byte) bool { return !isToken(k) })
 	}
 }
 
@@ -555,6 +572,9 @@ func (hf *hopFields) removeFrom(h *fasthttp.RequestHeader) {
 	for i := range hf.n {
 		h.DelBytes(hf.names[i][:hf.lens[i]])
 	}
+	if hf.hopMore {
+		dropAll(h.All(), h.DelBytes, func(k []byte) bool { return isHopHeader(k) || isExpect(k) })
+	}
 }
 
 // removeFromResponse is removeFrom for a response header.
@@ -570,6 +590,9 @@ func (hf *hopFields) removeFromResponse(h *fasthttp.ResponseHeader) {
 	}
 	for i := range hf.n {
 		h.DelBytes(hf.names[i][:hf.lens[i]])
+	}
+	if hf.hopMore {
+		dropAll(h.All(), h.DelBytes, isHopHeader)
 	}
 }
 

@@ -43,13 +43,19 @@ type tempRoom struct {
 // temporary files past max_body_temp_total: 503, try again later.
 var errNoRoom = errors.New("frontend: temporary files of request bodies at max_body_temp_total")
 
-// take counts n more bytes in the room, if they fit.
+// take counts n more bytes in the room, if they fit (compare and swap: an
+// add undone on failure would let two uploads near the bound see each
+// other's overshoot, and refuse both).
 func (r *tempRoom) take(n int64) bool {
-	if r.inUse.Add(n) > r.total {
-		r.inUse.Add(-n)
-		return false
+	for {
+		used := r.inUse.Load()
+		if used+n > r.total {
+			return false
+		}
+		if r.inUse.CompareAndSwap(used, used+n) {
+			return true
+		}
 	}
-	return true
 }
 
 // spoolError is a failure of the frontend's own temporary file (a disk
@@ -112,14 +118,12 @@ func takeBody(req *fasthttp.Request, cfg *Config, room *tempRoom) (spooled, erro
 	case n > limit:
 		return spooled{size: n}, fasthttp.ErrBodyTooLarge
 	}
+	// Counted as written, not as declared: a client declaring a large
+	// body and sending little would otherwise hold the room for nothing,
+	// and a few such clients refuse every upload.
 	w := &writeSpool{room: room}
-	if cl := int64(req.Header.ContentLength()); cl > 0 && !w.reserve(cl) {
-		// Known now: refused before the file is made.
-		return spooled{size: n}, errNoRoom
-	}
 	f, err := os.CreateTemp(cfg.BodyTempDir, "cairn-body-")
 	if err != nil {
-		w.release()
 		return spooled{size: n}, spoolError{err}
 	}
 	// Unlinked at once: the file goes away with its last descriptor,
@@ -145,31 +149,23 @@ func setBody(req *fasthttp.Request, b []byte) {
 }
 
 // writeSpool writes a request body's temporary file, counting its bytes
-// in room (all of a body of known length at once, before the file is
-// made; a chunked one as it grows), and marks the errors writing the file
-// as spoolErrors, apart from the errors reading the client's body in the
+// in room as they are written, and marks the errors writing the file as
+// spoolErrors, apart from the errors reading the client's body in the
 // same io.Copy.
 type writeSpool struct {
-	f        *os.File
-	room     *tempRoom // nil: not counted
-	reserved int64     // bytes taken from room
-	n        int64     // bytes written
-}
-
-// reserve takes n bytes from the room.
-func (w *writeSpool) reserve(n int64) bool {
-	if w.room == nil || w.room.take(n) {
-		w.reserved += n
-		return true
-	}
-	return false
+	f    *os.File
+	room *tempRoom // nil: not counted
+	n    int64     // bytes written, and counted in room
 }
 
 func (w *writeSpool) Write(p []byte) (int, error) {
-	if w.room != nil && w.written()+int64(len(p)) > w.reserved && !w.reserve(w.written()+int64(len(p))-w.reserved) {
+	if w.room != nil && !w.room.take(int64(len(p))) {
 		return 0, errNoRoom
 	}
 	n, err := w.f.Write(p)
+	if w.room != nil && n < len(p) {
+		w.room.inUse.Add(int64(n - len(p))) // what did not go in
+	}
 	w.n += int64(n)
 	if err != nil {
 		err = spoolError{err}
@@ -177,32 +173,17 @@ func (w *writeSpool) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// written is what the file holds so far.
-func (w *writeSpool) written() int64 { return w.n }
+// handOver gives the body's count to the spooled body, whose close gives
+// it back.
+func (w *writeSpool) handOver() *tempRoom { return w.room }
 
-// handOver gives the body's count to the spooled body that closes it: the
-// bytes reserved for it, beyond what it holds, go back now.
-func (w *writeSpool) handOver() *tempRoom {
-	if w.room == nil {
-		return nil
-	}
-	w.room.inUse.Add(w.n - w.reserved)
-	w.reserved = w.n
-	return w.room
-}
-
-// release gives back what was reserved.
-func (w *writeSpool) release() {
-	if w.room != nil {
-		w.room.inUse.Add(-w.reserved)
-		w.reserved = 0
-	}
-}
-
-// close closes the file of a body that will not go upstream.
+// close closes the file of a body that will not go upstream, and gives
+// back its count.
 func (w *writeSpool) close() {
 	w.f.Close()
-	w.release()
+	if w.room != nil {
+		w.room.inUse.Add(-w.n)
+	}
 }
 
 // attach sets a spooled body on req (the request sent upstream), for one

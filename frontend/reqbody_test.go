@@ -645,4 +645,15 @@ func TestBodyTempTotal(t *testing.T) {
 	if resp, _ := send(t, "POST", fe.url("/again"), strings.NewReader(body)); resp.StatusCode != 200 {
 		t.Errorf("an upload once the room is back: %d", resp.StatusCode)
 	}
+
+	// Counted as written, not as declared: clients that declare large
+	// bodies and send little take no room from the others.
+	for range 3 {
+		c := dial(t, fe.addr[0], 10*time.Second)
+		fmt.Fprintf(c, "POST /stalled HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", 1<<20, strings.Repeat("s", 65<<10))
+	}
+	time.Sleep(100 * time.Millisecond)
+	if resp, _ := send(t, "POST", fe.url("/beside"), strings.NewReader(strings.Repeat("b", 200<<10))); resp.StatusCode != 200 {
+		t.Errorf("an upload beside three stalled ones: %d", resp.StatusCode)
+	}
 }

@@ -124,6 +124,7 @@ func TestConfigValidation(t *testing.T) {
 		{"error page a device", func(c *frontend.Config) { c.ErrorPages = map[string]string{"503": "/dev/zero"} }, "error_pages.503"},
 		{"error page too large", func(c *frontend.Config) { c.ErrorPages = map[string]string{"504": huge} }, "error_pages.504"},
 		{"error page never shown", func(c *frontend.Config) { c.ErrorPages = map[string]string{"404": huge} }, "error_pages.404"},
+		{"largest upload never fits", func(c *frontend.Config) { c.MaxBodySize, c.MaxBodyTempTotal = 1<<20, 1<<20-1 }, "max_body_temp_total"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -139,8 +139,11 @@ func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, res
 	// trusted, RFC 9112 §6.1), and upstreams speak HTTP/1.1.
 	reuse := !req.ConnectionClose() && !resp.ConnectionClose() && resp.Header.IsHTTP11()
 	if body == nil {
-		// Bytes already read past the answer are not the next one's.
-		reuse = reuse && reusable && br.Buffered() == 0
+		// Bytes already read past the answer are not the next one's; nor
+		// is a body an answer to HEAD declares, which waitress sends when
+		// the application produced one, and which may still be on its way
+		// (no look before the next use could be sure to see it).
+		reuse = reuse && reusable && br.Buffered() == 0 && !(resp.SkipBody && declaresBody(&resp.Header))
 		hc.ReleaseReader(br)
 		if reuse {
 			if cs != nil {
@@ -187,6 +190,13 @@ func (t transport) stream(body *upstreamBody, conn net.Conn) io.Reader {
 		return body
 	}
 	return s
+}
+
+// declaresBody reports whether an answer's head announces a body: a
+// Content-Length over zero, chunked (-1), or no length, a body until the
+// upstream closes (-2).
+func declaresBody(h *fasthttp.ResponseHeader) bool {
+	return h.ContentLength() != 0
 }
 
 // sendFailed is RoundTrip's answer to a request that could not be sent:

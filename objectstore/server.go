@@ -135,6 +135,9 @@ func (s *Server) openStorage(sc StorageConfig, reg prometheus.Registerer) (*stor
 		st.blobs = b
 	}
 	if err := os.MkdirAll(dirOf(sc.Data), 0o700); err != nil {
+		if st.blobs != nil {
+			st.blobs.Close()
+		}
 		return nil, err
 	}
 	db, err := Open(sc.Data, &Options{

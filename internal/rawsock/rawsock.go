@@ -211,16 +211,20 @@ func (s *Socket) write(fd uintptr, mode int) bool {
 // (recv with MSG_PEEK and MSG_DONTWAIT). A pooled keep-alive connection on
 // which something came unasked must not carry another request: its next
 // answer would be read from those bytes.
+//
+// It goes through Control, not Read: Read fails at once on a socket whose
+// read deadline has passed (an idle pooled connection's, armed for its
+// last request), which would count as something waiting.
 func (s *Socket) Quiet() bool {
 	quiet := false
-	err := s.rc.Read(func(fd uintptr) bool {
+	err := s.rc.Control(func(fd uintptr) {
 		var b [1]byte
 		for {
 			_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
 				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 			if e != syscall.EINTR {
 				quiet = e == syscall.EAGAIN
-				return true
+				return
 			}
 		}
 	})

@@ -251,7 +251,7 @@ func TestSendThenReadErrors(t *testing.T) {
 // TestQuiet: Quiet sees data and the peer's FIN without taking either,
 // and never waits.
 func TestQuiet(t *testing.T) {
-	s, _, peer := pair(t, "tcp")
+	s, c, peer := pair(t, "tcp")
 	if !s.Quiet() {
 		t.Fatal("a fresh connection is not quiet")
 	}
@@ -266,6 +266,10 @@ func TestQuiet(t *testing.T) {
 	}
 	if !s.Quiet() {
 		t.Error("not quiet once it was read")
+	}
+	c.SetReadDeadline(time.Now().Add(-time.Second)) // an idle pooled connection's, long passed
+	if !s.Quiet() {
+		t.Error("not quiet past its read deadline")
 	}
 	peer.Close()
 	time.Sleep(20 * time.Millisecond)
