@@ -425,8 +425,17 @@ func (c *Config) Validate(site sitefile.Site) error {
 			return sitefile.Errorf(key, "must be positive")
 		}
 	}
-	if c.MaxHeaderSize < 1<<10 {
-		return sitefile.Errorf("max_header_size", "at least 1K")
+	if c.MaxHeaderSize < 1<<10 || c.MaxHeaderSize > 1<<20 {
+		// Each connection reading a head holds a buffer of this size.
+		return sitefile.Errorf("max_header_size", "between 1K and 1M")
+	}
+	if c.StaticCache < 0 || c.StaticCache > 8<<30 {
+		// The cache's admission counters grow with it: a typo of "64G"
+		// for "64M" would take gigabytes at start.
+		return sitefile.Errorf("static_cache", "between 0 and 8G")
+	}
+	if c.StaticCacheMaxFile < 0 || c.StaticCache > 0 && c.StaticCacheMaxFile > c.StaticCache {
+		return sitefile.Errorf("static_cache_max_file", "between 0 and static_cache (%v)", c.StaticCache)
 	}
 	if c.MaxBodySize > 1<<31-1 {
 		return sitefile.Errorf("max_body_size", "at most 2G")

@@ -124,6 +124,9 @@ func TestConfigValidation(t *testing.T) {
 		{"error page a device", func(c *frontend.Config) { c.ErrorPages = map[string]string{"503": "/dev/zero"} }, "error_pages.503"},
 		{"error page too large", func(c *frontend.Config) { c.ErrorPages = map[string]string{"504": huge} }, "error_pages.504"},
 		{"error page never shown", func(c *frontend.Config) { c.ErrorPages = map[string]string{"404": huge} }, "error_pages.404"},
+		{"huge head buffer", func(c *frontend.Config) { c.MaxHeaderSize = 2 << 20 }, "max_header_size"},
+		{"static cache typo", func(c *frontend.Config) { c.StaticCache = 64 << 30 }, "static_cache"},
+		{"cached file over the cache", func(c *frontend.Config) { c.StaticCache, c.StaticCacheMaxFile = 1<<20, 2<<20 }, "static_cache_max_file"},
 		{"largest upload never fits", func(c *frontend.Config) { c.MaxBodySize, c.MaxBodyTempTotal = 1<<20, 1<<20-1 }, "max_body_temp_total"},
 	}
 	for _, tc := range bad {
