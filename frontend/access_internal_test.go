@@ -46,7 +46,7 @@ func TestPasswordCheckedOnce(t *testing.T) {
 	}
 	rt := f.state.Load()
 	defer rt.close()
-	r, _ := rt.host([]byte("x")).match("/private/f")
+	r, _, _ := rt.host([]byte("x")).match("/private/f")
 	counted := &countedPasswords{passwords: r.users}
 	r.users = counted
 

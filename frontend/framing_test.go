@@ -167,3 +167,20 @@ func TestResponseFraming(t *testing.T) {
 		t.Errorf("an answer with a field name that is not a token: %v %q", resp.Header, body)
 	}
 }
+
+// TestHeadsNotLogged: a malformed head is not quoted in the log, from an
+// upstream (its Set-Cookie may carry a session) or from a client (its
+// cookies).
+func TestHeadsNotLogged(t *testing.T) {
+	up := rawUpstream(t, "HTTP/1.1 200 OK\r\nSet-Cookie: __ac=UPSTREAMSECRET\r\nContent-Length: x\r\n\r\n")
+	var log logBuffer
+	fe := startFrontendLogging(t, proxyConfig(up), log.logger())
+	if resp, _ := get(t, fe.url("/")); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("a malformed answer: %d, want 502", resp.StatusCode)
+	}
+	raw(t, fe.addr[0], "GET / HTTP/1.1\r\nHost: x\r\nCookie: __ac=CLIENTSECRET\r\nBad Line\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	if out := log.String(); strings.Contains(out, "SECRET") || !strings.Contains(out, "upstream failed") {
+		t.Errorf("the log quotes a head, or says nothing of the failure:\n%s", out)
+	}
+}

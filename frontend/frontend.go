@@ -241,6 +241,8 @@ func (f *Frontend) newServer(i int) *fasthttp.Server {
 		// files, and would re-encode the body sent upstream.
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
+		// Nor is a client's malformed head (its cookies).
+		SecureErrorLogMessage: true,
 		Logger:                       fasthttpLogger{f.logger},
 	}
 }
@@ -333,7 +335,15 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 		return
 	}
 	path := string(ctx.Path())
-	r, groups := rt.host(ctx.Host()).match(path)
+	r, groups, slash := rt.host(ctx.Host()).match(path)
+	if slash {
+		if f.dropBody(ctx, rt.cfg, &lg) {
+			ctx.Response.Header.Set("Location", slashLocation(ctx))
+			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+		}
+		f.finish(ctx, r, start, lg)
+		return
+	}
 	refused := !f.admitted(ctx, rt, r)
 	if (r == nil || r.pool == nil || refused) && !f.dropBody(ctx, rt.cfg, &lg) {
 		f.finish(ctx, r, start, lg)
@@ -384,7 +394,7 @@ func (f *Frontend) expect(ctx *fasthttp.RequestCtx, l Listener) int {
 	if l.RedirectHTTPS {
 		return fasthttp.StatusContinue
 	}
-	if r, _ := rt.host(ctx.Host()).match(string(ctx.Path())); !f.admitted(ctx, rt, r) {
+	if r, _, slash := rt.host(ctx.Host()).match(string(ctx.Path())); !slash && !f.admitted(ctx, rt, r) {
 		status := ctx.Response.StatusCode()
 		f.finish(ctx, r, time.Now(), logged{})
 		return status

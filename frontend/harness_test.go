@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +36,13 @@ func (r *running) url(path string) string { return "http://" + r.addr[0] + path 
 // listener; Addr is replaced), and stops it when the test ends.
 func startFrontend(t testing.TB, cfg *frontend.Config) *running {
 	t.Helper()
+	return startFrontendLogging(t, cfg, nil)
+}
+
+// startFrontendLogging is startFrontend with the frontend's log to logger
+// (nil: slog's default).
+func startFrontendLogging(t testing.TB, cfg *frontend.Config, logger *slog.Logger) *running {
+	t.Helper()
 	if len(cfg.Listeners) == 0 {
 		cfg.Listeners = []frontend.Listener{{Addr: "127.0.0.1:0"}}
 	}
@@ -54,7 +63,7 @@ func startFrontend(t testing.TB, cfg *frontend.Config) *running {
 		addrs = append(addrs, ln.Addr().String())
 	}
 	reg := prometheus.NewRegistry()
-	f, err := frontend.New(cfg, nil, reg)
+	f, err := frontend.New(cfg, logger, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,3 +186,26 @@ func dial(t *testing.T, addr string, d time.Duration) net.Conn {
 }
 
 func strp(s string) *string { return &s }
+
+// logBuffer collects a frontend's log lines (a concurrent writer).
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// logger is a debug-level logger writing to l.
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"iter"
+	"log/slog"
 	"math/bits"
 	"net"
 	"net/netip"
@@ -29,11 +30,18 @@ type pool struct {
 	next        atomic.Uint32
 	latency     prometheus.Observer
 	errs        *prometheus.CounterVec
+	logger      *slog.Logger
 }
 
-func newPool(name string, u Upstream, m *metrics, sp *spooling) *pool {
+func newPool(name string, u Upstream, m *metrics, sp *spooling, logger *slog.Logger) *pool {
 	p := &pool{name: name, latency: m.upstreamLatency.WithLabelValues(name), errs: m.upstreamErrors,
-		down: make([]atomic.Int64, len(u.Addrs)), failTimeout: u.FailTimeout.D()}
+		down: make([]atomic.Int64, len(u.Addrs)), failTimeout: u.FailTimeout.D(), logger: logger}
+	// A body the upstream cuts short is counted and logged as it ends,
+	// after the response has started (transport.go).
+	cut := func(addr string, got int64) {
+		p.errs.WithLabelValues(name, "reset").Inc()
+		logger.Warn("upstream cut a body short", "upstream", name, "addr", addr, "bytes", got)
+	}
 	connect, read, write := u.ConnectTimeout.D(), u.ReadTimeout.D(), u.WriteTimeout.D()
 	for _, addr := range u.Addrs {
 		p.clients = append(p.clients, &fasthttp.HostClient{
@@ -53,7 +61,10 @@ func newPool(name string, u Upstream, m *metrics, sp *spooling) *pool {
 			ReadTimeout:        read,
 			WriteTimeout:       write,
 			MaxConnWaitTimeout: connect,
-			Transport:          transport{spool: sp},
+			// An upstream's malformed head is not quoted in the log: it
+			// may hold a Set-Cookie with a session (Plone's __ac).
+			SecureErrorLogMessage: true,
+			Transport:          transport{spool: sp, cut: func(got int64) { cut(addr, got) }},
 			Dial: func(addr string) (net.Conn, error) {
 				c, err := fasthttp.DialTimeout(addr, connect)
 				if err != nil {
@@ -99,6 +110,14 @@ func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, body spooled, 
 		case isDialError(err):
 			if n > 1 {
 				p.down[a].Store(time.Now().Add(p.failTimeout).UnixNano())
+				if i+1 < n {
+					// Another address answers for it: counted and logged
+					// here (once per fail_timeout, as the address is left
+					// out meanwhile), or an instance down would go unseen.
+					p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
+					p.logger.Warn("upstream address down, left out for fail_timeout", "upstream", p.name,
+						"addr", p.clients[a].Addr, "fail_timeout", p.failTimeout, "err", err)
+				}
 			}
 			i++
 			continue

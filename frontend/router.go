@@ -61,7 +61,7 @@ func newRouter(cfg *Config, m *metrics, logger *slog.Logger) (*router, error) {
 			inUse: &m.spoolBytes, spooled: m.spooledResponses, logger: logger}
 	}
 	for name, u := range cfg.Upstreams {
-		rt.pools[name] = newPool(name, u, m, sp)
+		rt.pools[name] = newPool(name, u, m, sp, logger)
 	}
 	for i := range cfg.Hosts {
 		h := &cfg.Hosts[i]
@@ -134,19 +134,35 @@ func (rt *router) host(name []byte) *vhost {
 }
 
 // match returns the first route matching path, with regex groups.
-func (vh *vhost) match(path string) (*route, []string) {
+//
+// slash is true when path is a proxy prefix route's path without its final
+// slash ("/zmi-admin" for "/zmi-admin/"), and no route before it took the
+// path: it is answered with a redirect to the path with the slash, as
+// nginx does for such a location, rather than by a later route (often
+// "/", which would send it to the site as a page that does not exist).
+func (vh *vhost) match(path string) (r *route, groups []string, slash bool) {
 	for _, r := range vh.routes {
 		if r.re != nil {
 			if m := r.re.FindStringSubmatch(path); m != nil {
-				return r, m
+				return r, m, false
 			}
 			continue
 		}
 		if strings.HasPrefix(path, r.Path) {
-			return r, nil
+			return r, nil, false
+		}
+		if r.pool != nil && len(r.Path) == len(path)+1 && r.Path[len(path)] == '/' && strings.HasPrefix(r.Path, path) {
+			return r, nil, true
 		}
 	}
-	return nil, nil
+	return nil, nil, false
+}
+
+// slashLocation is the Location of a redirect adding the final slash to
+// the request's path: the path escaped again (it was decoded), and the
+// query.
+func slashLocation(ctx *fasthttp.RequestCtx) string {
+	return (&url.URL{Path: string(ctx.Path()) + "/", RawQuery: string(ctx.URI().QueryString())}).RequestURI()
 }
 
 // rest is the part of path the route maps into a folder or a rewrite: for

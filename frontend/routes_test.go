@@ -1,6 +1,7 @@
 package frontend_test
 
 import (
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -138,5 +139,31 @@ func TestConfigValidation(t *testing.T) {
 				t.Errorf("Validate() = %v; want an error for key %s", err, tc.key)
 			}
 		})
+	}
+}
+
+// TestProxyRouteSlashRedirect: a proxy route's prefix without its final
+// slash ("/zmi-admin" for "/zmi-admin/") is redirected to it with 301, as
+// nginx does, query kept, rather than taken by a later route ("/"); a
+// route before it that takes the path still does.
+func TestProxyRouteSlashRedirect(t *testing.T) {
+	cfg := frontend.NewConfig()
+	cfg.Upstreams = map[string]frontend.Upstream{"zope": {Addrs: []string{startOrigin(t, "z")}}}
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{
+		{Path: "/exact", Respond: strp("exact")},
+		{Path: "/exact/", Proxy: "zope"},
+		{Path: "/zmi-admin/", Proxy: "zope"},
+		{Path: "/", Respond: strp("site")},
+	}}}
+	fe := startFrontend(t, cfg)
+	resp, _ := get(t, fe.url("/zmi-admin?a=%20b"))
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/zmi-admin/?a=%20b" {
+		t.Errorf("/zmi-admin: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, body := get(t, fe.url("/exact")); body != "exact" {
+		t.Errorf("/exact, taken by a route before: %q", body)
+	}
+	if _, body := get(t, fe.url("/zmi-adminx")); body != "site" {
+		t.Errorf("/zmi-adminx: %q", body)
 	}
 }

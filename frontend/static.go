@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"mime"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -196,10 +195,7 @@ func (f *Frontend) serveStatic(ctx *fasthttp.RequestCtx, r *route, rel string) {
 	if err != nil {
 		switch {
 		case errors.Is(err, errFolder):
-			// The client's path with the slash, escaped again (it was
-			// decoded), and its query.
-			loc := (&url.URL{Path: string(ctx.Path()) + "/", RawQuery: string(ctx.URI().QueryString())}).RequestURI()
-			ctx.Response.Header.Set("Location", loc)
+			ctx.Response.Header.Set("Location", slashLocation(ctx))
 			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
 		case errors.Is(err, errNotFound):
 			ctx.Error("not found\n", fasthttp.StatusNotFound)

@@ -36,7 +36,8 @@ const maxBufferedBody = 1 << 20
 // timeout, and after an answer cut short, so a hung upstream took five
 // times its read_timeout, and five of its threads, before the 504.
 type transport struct {
-	spool *spooling // nil: bodies are streamed as the client takes them
+	spool *spooling       // nil: bodies are streamed as the client takes them
+	cut   func(got int64) // told of a streamed body the upstream cut short, with the bytes it sent
 }
 
 // staleConn is the error of a request that failed on a keep-alive
@@ -64,10 +65,14 @@ func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, res
 	}
 	conn := cc.Conn()
 	cs, _ := conn.(*coarseConn)
-	for cs != nil && cs.suspect {
-		// Something sent after the last answer is not the next one's:
-		// the connection is dropped, and the pool asked again (each turn
-		// closes one, so this ends, at a new connection at the latest).
+	for cs != nil && (cs.suspect || cs.used && !idempotent(&req.Header)) {
+		// Something sent after the last answer is not the next one's; and
+		// a request that may not be sent twice (a POST) goes only on a
+		// pooled connection the upstream has not closed meanwhile (a Zope
+		// instance restarted: it would fail, 502, and not be retried). A
+		// connection that is not quiet is dropped, and the pool asked
+		// again (each turn closes one, so this ends, at a new connection
+		// at the latest).
 		cs.suspect = false
 		if cs.quiet() {
 			break
@@ -174,6 +179,7 @@ func (t transport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, res
 			hc.CloseConn(cc)
 		}
 	}
+	body.cut = t.cut
 	resp.SetBodyStream(t.stream(body, conn), body.size)
 	return false, nil
 }
@@ -248,6 +254,16 @@ func readBody(resp *fasthttp.Response, br *bufio.Reader, http11 bool) (body *ups
 		return nil, true, nil
 	}
 	size := resp.Header.ContentLength()
+	if code == fasthttp.StatusRequestedRangeNotSatisfiable && size != 0 {
+		// Zope's files (OFS.Image.File) answer 416 with the whole file's
+		// Content-Length and no body, then close: a download resumed past
+		// its end (browsers do that) got an empty reply or a 502. A 416's
+		// content is only an explanation (RFC 9110 §15.5.17): the answer
+		// goes without it, and the connection, with whatever it carries,
+		// is not used again.
+		resp.Header.SetContentLength(0)
+		return nil, false, nil
+	}
 	switch {
 	case size >= 0 && size <= maxBufferedBody:
 		return nil, true, resp.ReadBody(br, 0)
@@ -316,6 +332,7 @@ type upstreamBody struct {
 	br         *bufio.Reader // set for a chunked body: its trailer is read at the end
 	untilClose bool          // the body ends where the upstream closes
 	ended      bool
+	cut        func(got int64) // told once if the upstream closes mid-body
 	release    func(clean bool)
 	sentBytes  // bytes read, so handed to the client's connection
 }
@@ -340,6 +357,12 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		b.ended = true
 	default:
 		b.ended = true
+	}
+	if err != nil && err != io.EOF && b.cut != nil && !errors.Is(err, net.ErrClosed) {
+		// Closed, reset or timed out mid-body; not the frontend closing
+		// the connection itself (the client left a spooled response).
+		b.cut(b.n)
+		b.cut = nil
 	}
 	return n, err
 }

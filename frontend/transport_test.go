@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -477,5 +478,102 @@ func TestUnaskedUpstreamBytes(t *testing.T) {
 	}
 	if n := conns.Load(); n < 8 {
 		t.Errorf("%d upstream connections: each one carrying unasked bytes should have been dropped", n)
+	}
+}
+
+// TestPostAfterUpstreamRestart: pooled connections an upstream closed (a
+// Zope instance restarted) never carry a POST, which could not be sent
+// again: every POST after the restart is answered by the upstream, none
+// with 502.
+func TestPostAfterUpstreamRestart(t *testing.T) {
+	var mu sync.Mutex
+	var conns []net.Conn
+	up := keepAlive(t, func() {}, func(c net.Conn, req *http.Request) bool {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		io.Copy(io.Discard, req.Body)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	fe := startFrontend(t, proxyConfig(up))
+	// Fill the pool with idle connections.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			get(t, fe.url("/slow"))
+		}()
+	}
+	wg.Wait()
+	// The "restart": the upstream closes every connection it has.
+	mu.Lock()
+	for _, c := range conns {
+		c.Close()
+	}
+	mu.Unlock()
+	time.Sleep(50 * time.Millisecond)
+	for i := range 12 {
+		if resp, body := send(t, "POST", fe.url("/form"), strings.NewReader("a=1")); resp.StatusCode != 200 || body != "ok" {
+			t.Errorf("POST %d after the restart: %d %q", i, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestZope416: Zope answers a range past a file's end with 416, the whole
+// file's Content-Length and no body, then closes. The client gets the 416
+// (without a body), not an empty reply (large files) or a 502 (small).
+func TestZope416(t *testing.T) {
+	up := keepAlive(t, nil, func(c net.Conn, req *http.Request) bool {
+		size := 3000
+		if req.URL.Path == "/big" {
+			size = 5 << 20
+		}
+		fmt.Fprintf(c, "HTTP/1.1 416 Requested Range Not Satisfiable\r\nContent-Range: bytes */%d\r\nContent-Length: %d\r\n\r\n", size, size)
+		return false // and close, as waitress does for a body short of its length
+	})
+	fe := startFrontend(t, proxyConfig(up))
+	for _, path := range []string{"/small", "/big"} {
+		resp, body := get(t, fe.url(path), "Range", "bytes=6000000-")
+		if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable || body != "" || resp.Header.Get("Content-Range") == "" {
+			t.Errorf("%s: %d %q, Content-Range %q", path, resp.StatusCode, body, resp.Header.Get("Content-Range"))
+		}
+	}
+}
+
+// TestUpstreamTroubleLogged: an address that refuses while another
+// answers, and a body cut short after its answer began, are counted in
+// cairn_frontend_upstream_errors_total and logged.
+func TestUpstreamTroubleLogged(t *testing.T) {
+	dead := proctest.FreePort(t)
+	up := keepAlive(t, nil, func(c net.Conn, req *http.Request) bool {
+		if req.URL.Path == "/cut" {
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", 4<<20)
+			c.Write(pattern(2 << 20))
+			return false
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	var log logBuffer
+	fe := startFrontendLogging(t, proxyConfig(dead, up), log.logger())
+	for range 2 {
+		if resp, body := get(t, fe.url("/")); resp.StatusCode != 200 || body != "ok" {
+			t.Errorf("failover: %d %q", resp.StatusCode, body)
+		}
+	}
+	c := dial(t, fe.addr[0], 5*time.Second)
+	io.WriteString(c, "GET /cut HTTP/1.1\r\nHost: x\r\n\r\n")
+	io.Copy(io.Discard, c)
+	waitFor(t, func() bool { return strings.Contains(log.String(), "upstream cut a body short") })
+	if !strings.Contains(log.String(), "upstream address down") {
+		t.Errorf("the refusing address is not in the log:\n%s", log.String())
+	}
+	if n := counterValue(t, fe, "cairn_frontend_upstream_errors_total", map[string]string{"upstream": "zope", "kind": "refused"}); n != 1 {
+		t.Errorf("refused counted %v times; want once (left out for fail_timeout after)", n)
+	}
+	if n := counterValue(t, fe, "cairn_frontend_upstream_errors_total", map[string]string{"upstream": "zope", "kind": "reset"}); n != 1 {
+		t.Errorf("the cut body counted %v times", n)
 	}
 }

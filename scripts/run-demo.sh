@@ -12,7 +12,8 @@ site=${SITE:-site.toml}
 scripts/pyenv.sh
 
 # The debug instance's home, made once: zope.conf on the object store (the
-# addresses of site.toml's defaults), waitress on the debug port, and an
+# addresses of site.toml's defaults, whatever SITE says: remove
+# var/zope-debug to make it again), waitress on the debug port, and an
 # admin user whose password is made here and kept in the instance folder.
 zope=var/zope-debug
 if [ ! -f "$zope/zope.ini" ]; then
@@ -35,9 +36,14 @@ instancehome \$INSTANCE
 </zodb_db>
 CONF
 	cat >"$zope/zope.ini" <<INI
-[app:main]
+[app:zope]
 use = egg:Zope#main
 zope_conf = $home/zope.conf
+
+[pipeline:main]
+pipeline =
+    egg:Zope#httpexceptions
+    zope
 
 [server:main]
 use = egg:waitress#main

@@ -39,10 +39,17 @@ instancehome $INSTANCE
 </zodb_db>
 `
 
-// zopeIni runs the instance with waitress, as mkwsgiinstance sets it up.
-const zopeIni = `[app:main]
+// zopeIni runs the instance with waitress, as mkwsgiinstance sets it up
+// (without its access log): Zope's httpexceptions filter turns the
+// exceptions Zope raises for 404s and redirects into those answers.
+const zopeIni = `[app:zope]
 use = egg:Zope#main
 zope_conf = %s
+
+[pipeline:main]
+pipeline =
+    egg:Zope#httpexceptions
+    zope
 
 [server:main]
 use = egg:waitress#main
@@ -223,6 +230,12 @@ func TestRealZope(t *testing.T) {
 		!strings.Contains(body, `action="`+public("https", secure)+`/zmi-admin/site/"`) ||
 		!strings.Contains(body, `href="/zmi-admin/++resource++zmi/zmi_base.css"`) {
 		t.Errorf("ZMI page: %d, without the public URLs in\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := do("GET", "http", plain, "/no-such-page", nil, false); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a page that does not exist: %d, want Zope's 404", resp.StatusCode)
+	}
+	if resp, _ := do("GET", "http", plain, "/zmi-admin", nil, false); resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/zmi-admin/" {
+		t.Errorf("/zmi-admin without its slash: %d %q, want a 301 to /zmi-admin/", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if resp, _ := do("GET", "http", plain, "/zmi-admin/manage_main", nil, false); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("ZMI without a password: %d, want 401", resp.StatusCode)
