@@ -243,7 +243,7 @@ func (f *Frontend) newServer(i int) *fasthttp.Server {
 		CloseOnShutdown:              true,
 		// Nor is a client's malformed head (its cookies).
 		SecureErrorLogMessage: true,
-		Logger:                       fasthttpLogger{f.logger},
+		Logger:                fasthttpLogger{f.logger},
 	}
 }
 

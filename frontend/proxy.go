@@ -64,7 +64,7 @@ func newPool(name string, u Upstream, m *metrics, sp *spooling, logger *slog.Log
 			// An upstream's malformed head is not quoted in the log: it
 			// may hold a Set-Cookie with a session (Plone's __ac).
 			SecureErrorLogMessage: true,
-			Transport:          transport{spool: sp, cut: func(got int64) { cut(addr, got) }},
+			Transport:             transport{spool: sp, cut: func(got int64) { cut(addr, got) }},
 			Dial: func(addr string) (net.Conn, error) {
 				c, err := fasthttp.DialTimeout(addr, connect)
 				if err != nil {
