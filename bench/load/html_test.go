@@ -3,9 +3,7 @@ package load
 import (
 	"bytes"
 	"context"
-	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,7 +19,7 @@ import (
 // one plotted vertex per data point, and the screenshot must show the
 // coloured lines.
 func TestHTMLReportInChromium(t *testing.T) {
-	chromium, args := proctest.Chromium(t)
+	browser := proctest.Chromium(t)
 	tg := startTarget(t, nil)
 	o := quick()
 	o.Duration = 3 * time.Second
@@ -39,12 +37,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 		t.Error("the report refers to outside resources")
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	dom, err := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", "file://"+page)...).Output()
-	if err != nil {
-		t.Fatalf("chromium --dump-dom: %v", err)
-	}
+	dom := browser.DOM("file://" + page)
 	want := map[string]int{"percentiles": len(res.Percentiles), "throughput": len(res.Series), "latency": len(res.Series)}
 	for id, points := range want {
 		fig := regexp.MustCompile(`(?s)<figure id="` + id + `">(.*?)</figure>`).FindSubmatch(dom)
@@ -57,20 +50,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 		}
 	}
 
-	shot := filepath.Join(dir, "report.png")
-	if out, err := exec.CommandContext(ctx, chromium, append(args, "--window-size=1000,1600",
-		"--screenshot="+shot, "file://"+page)...).CombinedOutput(); err != nil {
-		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
-	}
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := browser.Screenshot("file://"+page, 1000, 1600)
 	coloured := 0
 	b := img.Bounds()
 	for y := b.Min.Y; y < b.Max.Y; y++ {

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"image/png"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -313,31 +310,14 @@ func TestRealZope(t *testing.T) {
 // of the ZMI's stylesheet is dark, an unstyled page white.
 func zmiInChromium(t *testing.T, page string, items ...string) {
 	t.Helper()
-	chromium, args := proctest.Chromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	dom, err := exec.CommandContext(ctx, chromium, append(args, "--dump-dom", page)...).Output()
-	if err != nil {
-		t.Fatalf("chromium --dump-dom: %v", err)
-	}
+	browser := proctest.Chromium(t)
+	dom := browser.DOM(page)
 	for _, item := range items {
 		if !strings.Contains(string(dom), `href="`+item+`/manage_workspace"`) {
 			t.Errorf("the ZMI page in Chromium does not list %s:\n%s", item, dom)
 		}
 	}
-	shot := filepath.Join(t.TempDir(), "zmi.png")
-	if out, err := exec.CommandContext(ctx, chromium, append(args, "--window-size=1000,800", "--screenshot="+shot, page)...).CombinedOutput(); err != nil {
-		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
-	}
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := browser.Screenshot(page, 1000, 800)
 	dark, all := 0, 0
 	b := img.Bounds()
 	for y := b.Min.Y; y < b.Min.Y+36; y++ {

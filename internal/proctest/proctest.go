@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"net"
 	"net/http"
 	"os"
@@ -74,17 +76,62 @@ func Venv(t testing.TB, name string) string {
 	return p
 }
 
-// Chromium returns Debian's chromium and the arguments that run it
-// headless with a profile of its own in a temporary folder, failing the
-// test, never skipping it, when it is missing (scripts/deps.sh installs it).
-func Chromium(t testing.TB) (path string, args []string) {
+// Browser is Debian's headless Chromium, for tests of web pages.
+type Browser struct {
+	t    testing.TB
+	path string
+	args []string
+}
+
+// Chromium returns a Browser with a profile of its own in a temporary
+// folder, failing the test, never skipping it, when chromium is missing
+// (scripts/deps.sh installs it).
+func Chromium(t testing.TB) *Browser {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Fatal("headless Chromium is needed for this test; scripts/deps.sh installs it (apt-get install chromium)")
 	}
-	return path, []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--user-data-dir=" + filepath.Join(t.TempDir(), "profile")}
+	return &Browser{t: t, path: path, args: []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir=" + filepath.Join(t.TempDir(), "profile")}}
+}
+
+// browserTime bounds one run of the browser.
+const browserTime = 90 * time.Second
+
+// DOM loads url and returns the document as its scripts left it.
+func (b *Browser) DOM(url string) []byte {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), browserTime)
+	defer cancel()
+	dom, err := exec.CommandContext(ctx, b.path, append(b.args, "--dump-dom", url)...).Output()
+	if err != nil {
+		b.t.Fatalf("chromium --dump-dom %s: %v", url, err)
+	}
+	return dom
+}
+
+// Screenshot loads url in a window of the given size and returns what it
+// shows.
+func (b *Browser) Screenshot(url string, width, height int) image.Image {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), browserTime)
+	defer cancel()
+	shot := filepath.Join(b.t.TempDir(), "shot.png")
+	if out, err := exec.CommandContext(ctx, b.path, append(b.args, fmt.Sprintf("--window-size=%d,%d", width, height),
+		"--screenshot="+shot, url)...).CombinedOutput(); err != nil {
+		b.t.Fatalf("chromium --screenshot %s: %v\n%s", url, err, out)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return img
 }
 
 // FreePort returns a loopback "127.0.0.1:port" that was free a moment ago.
