@@ -139,7 +139,7 @@ func TestResponseFraming(t *testing.T) {
 			io.WriteString(c, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc")
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED")
 		case "/bad-name":
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nX Bad: 1\r\nX-Good: 1\r\nContent-Length: 2\r\n\r\nok")
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nServer: waitress\r\nX Bad: 1\r\nX-Good: 1\r\nContent-Length: 2\r\n\r\nok")
 		default:
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(req.URL.Path), req.URL.Path)
 		}
@@ -165,6 +165,9 @@ func TestResponseFraming(t *testing.T) {
 	resp, body := get(t, fe.url("/bad-name"))
 	if body != "ok" || resp.Header.Get("X-Good") != "1" || strings.Contains(fmt.Sprint(resp.Header), "Bad") {
 		t.Errorf("an answer with a field name that is not a token: %v %q", resp.Header, body)
+	}
+	if s := resp.Header.Values("Server"); len(s) != 1 || s[0] != "cairn" {
+		t.Errorf("Server %q; want the frontend's own, not the upstream's", s)
 	}
 }
 

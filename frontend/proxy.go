@@ -263,6 +263,9 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 	rf.scanResponse(&ctx.Response.Header)
 	rf.removeFromResponse(&ctx.Response.Header)
 	ctx.Response.Header.ResetConnectionClose()
+	// The frontend's own name, as nginx sends its own: "waitress" (or a
+	// version of it) tells a client what runs behind.
+	ctx.Response.Header.SetServer(serverName)
 	if !ctx.Response.Header.IsHTTP11() {
 		// The frontend speaks HTTP/1.1 to its clients whatever the
 		// upstream spoke (RFC 9110 §6.2), and frames the body by it. (The
