@@ -434,9 +434,12 @@ func (c *Config) Validate(site sitefile.Site) error {
 		// for "64M" would take gigabytes at start.
 		return sitefile.Errorf("static_cache", "between 0 and 8G")
 	}
-	if c.StaticCacheMaxFile < 0 || c.StaticCache > 0 && c.StaticCacheMaxFile > c.StaticCache {
-		return sitefile.Errorf("static_cache_max_file", "between 0 and static_cache (%v)", c.StaticCache)
+	if c.StaticCacheMaxFile < 0 {
+		return sitefile.Errorf("static_cache_max_file", "must not be negative")
 	}
+	// A file over the whole cache could never be kept: a static_cache set
+	// below the default static_cache_max_file (1M) lowers it.
+	c.StaticCacheMaxFile = min(c.StaticCacheMaxFile, max(c.StaticCache, 0))
 	if c.MaxBodySize > 1<<31-1 {
 		return sitefile.Errorf("max_body_size", "at most 2G")
 	}

@@ -340,6 +340,7 @@ func (f *Frontend) serve(ctx *fasthttp.RequestCtx, l Listener, scheme string) {
 		if f.dropBody(ctx, rt.cfg, &lg) {
 			ctx.Response.Header.Set("Location", slashLocation(ctx))
 			ctx.SetStatusCode(fasthttp.StatusMovedPermanently)
+			setAddedHeaders(&ctx.Response, r.headers)
 		}
 		f.finish(ctx, r, start, lg)
 		return

@@ -38,9 +38,9 @@ func newPool(name string, u Upstream, m *metrics, sp *spooling, logger *slog.Log
 		down: make([]atomic.Int64, len(u.Addrs)), failTimeout: u.FailTimeout.D(), logger: logger}
 	// A body the upstream cuts short is counted and logged as it ends,
 	// after the response has started (transport.go).
-	cut := func(addr string, got int64) {
-		p.errs.WithLabelValues(name, "reset").Inc()
-		logger.Warn("upstream cut a body short", "upstream", name, "addr", addr, "bytes", got)
+	cut := func(addr string, got int64, err error) {
+		p.errs.WithLabelValues(name, errorKind(err)).Inc()
+		logger.Warn("upstream cut a body short", "upstream", name, "addr", addr, "bytes", got, "err", err)
 	}
 	connect, read, write := u.ConnectTimeout.D(), u.ReadTimeout.D(), u.WriteTimeout.D()
 	for _, addr := range u.Addrs {
@@ -64,7 +64,7 @@ func newPool(name string, u Upstream, m *metrics, sp *spooling, logger *slog.Log
 			// An upstream's malformed head is not quoted in the log: it
 			// may hold a Set-Cookie with a session (Plone's __ac).
 			SecureErrorLogMessage: true,
-			Transport:             transport{spool: sp, cut: func(got int64) { cut(addr, got) }},
+			Transport:             transport{spool: sp, cut: func(got int64, err error) { cut(addr, got, err) }},
 			Dial: func(addr string) (net.Conn, error) {
 				c, err := fasthttp.DialTimeout(addr, connect)
 				if err != nil {
@@ -108,14 +108,16 @@ func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, body spooled, 
 		switch {
 		case err == nil:
 		case isDialError(err):
+			// Counted each time, here (the end counts other errors only):
+			// while another address answers, an instance down would
+			// otherwise go unseen.
+			p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
 			if n > 1 {
-				p.down[a].Store(time.Now().Add(p.failTimeout).UnixNano())
-				if i+1 < n {
-					// Another address answers for it: counted and logged
-					// here (once per fail_timeout, as the address is left
-					// out meanwhile), or an instance down would go unseen.
-					p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
-					p.logger.Warn("upstream address down, left out for fail_timeout", "upstream", p.name,
+				now := time.Now()
+				// Logged when the address goes down, not on every try:
+				// with all of them down every request tries each.
+				if was := p.down[a].Swap(now.Add(p.failTimeout).UnixNano()); was <= now.UnixNano() {
+					p.logger.Warn("upstream address down, left out for fail_timeout while another is up", "upstream", p.name,
 						"addr", p.clients[a].Addr, "fail_timeout", p.failTimeout, "err", err)
 				}
 			}
@@ -128,7 +130,7 @@ func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, body spooled, 
 		break
 	}
 	p.latency.Observe(time.Since(start).Seconds())
-	if err != nil {
+	if err != nil && !isDialError(err) {
 		p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
 	}
 	return err

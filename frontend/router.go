@@ -136,11 +136,14 @@ func (rt *router) host(name []byte) *vhost {
 // match returns the first route matching path, with regex groups.
 //
 // slash is true when path is a proxy prefix route's path without its final
-// slash ("/zmi-admin" for "/zmi-admin/"), and no route before it took the
-// path: it is answered with a redirect to the path with the slash, as
-// nginx does for such a location, rather than by a later route (often
-// "/", which would send it to the site as a page that does not exist).
+// slash ("/zmi-admin" for "/zmi-admin/"), and no route takes the path
+// itself — one before it, a later regex route, or a later prefix route
+// that is the path exactly: it is answered with a redirect to the path
+// with the slash, as nginx does for such a location, rather than by a
+// shorter prefix route after it (often "/", which would send it to the
+// site as a page that does not exist).
 func (vh *vhost) match(path string) (r *route, groups []string, slash bool) {
+	var wantsSlash *route
 	for _, r := range vh.routes {
 		if r.re != nil {
 			if m := r.re.FindStringSubmatch(path); m != nil {
@@ -148,12 +151,15 @@ func (vh *vhost) match(path string) (r *route, groups []string, slash bool) {
 			}
 			continue
 		}
-		if strings.HasPrefix(path, r.Path) {
+		if strings.HasPrefix(path, r.Path) && (wantsSlash == nil || len(r.Path) == len(path)) {
 			return r, nil, false
 		}
-		if r.pool != nil && len(r.Path) == len(path)+1 && r.Path[len(path)] == '/' && strings.HasPrefix(r.Path, path) {
-			return r, nil, true
+		if wantsSlash == nil && r.pool != nil && len(r.Path) == len(path)+1 && r.Path[len(path)] == '/' && strings.HasPrefix(r.Path, path) {
+			wantsSlash = r
 		}
+	}
+	if wantsSlash != nil {
+		return wantsSlash, nil, true
 	}
 	return nil, nil, false
 }

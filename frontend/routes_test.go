@@ -127,7 +127,6 @@ func TestConfigValidation(t *testing.T) {
 		{"error page never shown", func(c *frontend.Config) { c.ErrorPages = map[string]string{"404": huge} }, "error_pages.404"},
 		{"huge head buffer", func(c *frontend.Config) { c.MaxHeaderSize = 2 << 20 }, "max_header_size"},
 		{"static cache typo", func(c *frontend.Config) { c.StaticCache = 64 << 30 }, "static_cache"},
-		{"cached file over the cache", func(c *frontend.Config) { c.StaticCache, c.StaticCacheMaxFile = 1<<20, 2<<20 }, "static_cache_max_file"},
 		{"largest upload never fits", func(c *frontend.Config) { c.MaxBodySize, c.MaxBodyTempTotal = 1<<20, 1<<20-1 }, "max_body_temp_total"},
 	}
 	for _, tc := range bad {
@@ -149,16 +148,26 @@ func TestConfigValidation(t *testing.T) {
 func TestProxyRouteSlashRedirect(t *testing.T) {
 	cfg := frontend.NewConfig()
 	cfg.Upstreams = map[string]frontend.Upstream{"zope": {Addrs: []string{startOrigin(t, "z")}}}
-	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{
+	cfg.Hosts = []frontend.Host{{Default: true, Headers: map[string]string{"Strict-Transport-Security": "max-age=1"}, Routes: []frontend.Route{
 		{Path: "/exact", Respond: strp("exact")},
 		{Path: "/exact/", Proxy: "zope"},
 		{Path: "/zmi-admin/", Proxy: "zope"},
+		{Path: "/app/", Proxy: "zope"},
+		{Path: "/app", Respond: strp("app")},
+		{Path: "/fixed/", Respond: strp("fixed")},
 		{Path: "/", Respond: strp("site")},
 	}}}
 	fe := startFrontend(t, cfg)
 	resp, _ := get(t, fe.url("/zmi-admin?a=%20b"))
-	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/zmi-admin/?a=%20b" {
-		t.Errorf("/zmi-admin: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/zmi-admin/?a=%20b" ||
+		resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Errorf("/zmi-admin: %d, Location %q, headers %v", resp.StatusCode, resp.Header.Get("Location"), resp.Header)
+	}
+	if _, body := get(t, fe.url("/app")); body != "app" {
+		t.Errorf("/app, a later route's exact path: %q", body)
+	}
+	if _, body := get(t, fe.url("/fixed")); body != "site" {
+		t.Errorf("/fixed, a prefix of a route that is no proxy: %q", body)
 	}
 	if _, body := get(t, fe.url("/exact")); body != "exact" {
 		t.Errorf("/exact, taken by a route before: %q", body)

@@ -36,8 +36,8 @@ const maxBufferedBody = 1 << 20
 // timeout, and after an answer cut short, so a hung upstream took five
 // times its read_timeout, and five of its threads, before the 504.
 type transport struct {
-	spool *spooling       // nil: bodies are streamed as the client takes them
-	cut   func(got int64) // told of a streamed body the upstream cut short, with the bytes it sent
+	spool *spooling                  // nil: bodies are streamed as the client takes them
+	cut   func(got int64, err error) // told of a streamed body the upstream cut short, with the bytes it sent
 }
 
 // staleConn is the error of a request that failed on a keep-alive
@@ -254,6 +254,13 @@ func readBody(resp *fasthttp.Response, br *bufio.Reader, http11 bool) (body *ups
 		return nil, true, nil
 	}
 	size := resp.Header.ContentLength()
+	if code == fasthttp.StatusRequestedRangeNotSatisfiable && size > 0 && br.Buffered() >= size {
+		// A 416 with a short explanation that came whole: dropped, and
+		// the connection kept.
+		_, err := br.Discard(size)
+		resp.Header.SetContentLength(0)
+		return nil, err == nil, err
+	}
 	if code == fasthttp.StatusRequestedRangeNotSatisfiable && size != 0 {
 		// Zope's files (OFS.Image.File) answer 416 with the whole file's
 		// Content-Length and no body, then close: a download resumed past
@@ -332,7 +339,7 @@ type upstreamBody struct {
 	br         *bufio.Reader // set for a chunked body: its trailer is read at the end
 	untilClose bool          // the body ends where the upstream closes
 	ended      bool
-	cut        func(got int64) // told once if the upstream closes mid-body
+	cut        func(got int64, err error) // told once if the upstream closes mid-body
 	release    func(clean bool)
 	sentBytes  // bytes read, so handed to the client's connection
 }
@@ -352,16 +359,17 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		err = io.ErrUnexpectedEOF // the upstream closed mid-body
 	case b.br != nil:
 		if terr := skipTrailer(b.br); terr != nil {
-			return n, terr
+			err = terr // told as a cut below
+		} else {
+			b.ended = true
 		}
-		b.ended = true
 	default:
 		b.ended = true
 	}
 	if err != nil && err != io.EOF && b.cut != nil && !errors.Is(err, net.ErrClosed) {
 		// Closed, reset or timed out mid-body; not the frontend closing
 		// the connection itself (the client left a spooled response).
-		b.cut(b.n)
+		b.cut(b.n, err)
 		b.cut = nil
 	}
 	return n, err

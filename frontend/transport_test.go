@@ -573,6 +573,22 @@ func TestUpstreamTroubleLogged(t *testing.T) {
 	if n := counterValue(t, fe, "cairn_frontend_upstream_errors_total", map[string]string{"upstream": "zope", "kind": "refused"}); n != 1 {
 		t.Errorf("refused counted %v times; want once (left out for fail_timeout after)", n)
 	}
+
+	// All addresses down: every request tries each, each refusal is
+	// counted once, and each address is logged going down once.
+	var log2 logBuffer
+	fe2 := startFrontendLogging(t, proxyConfig(proctest.FreePort(t), proctest.FreePort(t)), log2.logger())
+	for range 5 {
+		if resp, _ := get(t, fe2.url("/")); resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("all down: %d", resp.StatusCode)
+		}
+	}
+	if n := strings.Count(log2.String(), "upstream address down"); n != 2 {
+		t.Errorf("addresses logged down %d times for 5 requests; want once each:\n%s", n, log2.String())
+	}
+	if n := counterValue(t, fe2, "cairn_frontend_upstream_errors_total", map[string]string{"upstream": "zope", "kind": "refused"}); n != 10 {
+		t.Errorf("refused counted %v times for 5 requests to 2 addresses; want 10", n)
+	}
 	if n := counterValue(t, fe, "cairn_frontend_upstream_errors_total", map[string]string{"upstream": "zope", "kind": "reset"}); n != 1 {
 		t.Errorf("the cut body counted %v times", n)
 	}
