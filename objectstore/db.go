@@ -31,7 +31,12 @@ var (
 	keyLast    = []byte("last")
 	keyCount   = []byte("count")
 	keyLogID   = []byte("logid")
+	keyOIDs    = []byte("oids")
 )
+
+// oidReserve is how many oids beyond those asked for NewOIDs reserves in
+// the file at a time (one small bbolt write per reservation).
+const oidReserve = 1 << 16
 
 // Options tune Open. A nil *Options means all defaults.
 type Options struct {
@@ -118,6 +123,8 @@ type DB struct {
 	assigned   TID           // newest tid handed to a commit
 	pending    map[OID]TID   // newest pending serial per oid
 	nextOID    uint64        // lowest oid never handed out or stored
+	oidMark    uint64        // oids below it may have been handed out (meta/oids; under oidMu)
+	oidMu      sync.Mutex    // serializes NewOIDs, which writes oidMark to the file
 	failed     error         // sticky write failure
 	queue      []*Commit     // commits waiting for the writer
 	wake       chan struct{} // signals the writer (capacity 1)
@@ -233,7 +240,12 @@ func (db *DB) init() error {
 		if k, _ := tx.Bucket(bucketCurrent).Cursor().Last(); len(k) == 8 {
 			db.nextOID = binary.BigEndian.Uint64(k) + 1
 		}
-		db.nextOID = max(db.nextOID, 1)
+		// Above every oid handed out before, stored or not: a client
+		// holds the oids it was given across a restart of the server, and
+		// one given again to another client made both commits conflict
+		// (stock ZEO has the same weakness).
+		db.oidMark = getUint64(meta.Get(keyOIDs))
+		db.nextOID = max(db.nextOID, db.oidMark, 1)
 		return nil
 	}
 	if db.opts.ReadOnly {
@@ -292,16 +304,33 @@ func (db *DB) LastTransaction() TID {
 	return db.visible
 }
 
-// NewOIDs hands out n fresh oids, above every oid ever stored.
-func (db *DB) NewOIDs(n int) []OID {
+// NewOIDs hands out n fresh oids, above every oid ever stored or handed
+// out, also before a restart: before any is handed out past the mark kept
+// in the file, the mark is moved oidReserve past it, durably (not for a
+// read-only store, where no oid can be used).
+func (db *DB) NewOIDs(n int) ([]OID, error) {
+	db.oidMu.Lock()
+	defer db.oidMu.Unlock()
 	db.mu.Lock()
-	defer db.mu.Unlock()
+	first := db.nextOID
+	db.nextOID += uint64(n)
+	end := db.nextOID
+	db.mu.Unlock()
+	if end > db.oidMark && !db.opts.ReadOnly {
+		mark := end + oidReserve
+		err := db.bolt.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keyOIDs, putUint64(mark))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("objectstore: reserving oids: %w", err)
+		}
+		db.oidMark = mark
+	}
 	out := make([]OID, n)
 	for i := range out {
-		out[i] = OIDFromUint64(db.nextOID)
-		db.nextOID++
+		out[i] = OIDFromUint64(first + uint64(i))
 	}
-	return out
+	return out, nil
 }
 
 // noteOID keeps the oid counter above a stored oid.

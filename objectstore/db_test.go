@@ -215,7 +215,7 @@ func TestDeleteAndEmptyTransactions(t *testing.T) {
 		}
 		return nil
 	})
-	if ids := db.NewOIDs(2); ids[0].Uint64() != 4 || ids[1].Uint64() != 5 {
+	if ids, _ := db.NewOIDs(2); ids[0].Uint64() != 4 || ids[1].Uint64() != 5 {
 		t.Errorf("new oids after oid 3: %v", ids)
 	}
 }
@@ -238,7 +238,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if db.LastTransaction() != t1 {
 		t.Errorf("last after reopen = %s", db.LastTransaction())
 	}
-	if ids := db.NewOIDs(1); ids[0].Uint64() != 0xf1 {
+	if ids, _ := db.NewOIDs(1); ids[0].Uint64() != 0xf1 {
 		t.Errorf("new oid after reopen = %v", ids[0])
 	}
 	if _, err := db.Lock(context.Background()); !errors.Is(err, ErrReadOnly) {
@@ -566,4 +566,41 @@ func Check(path string) error {
 		}
 		return nil
 	})
+}
+
+// TestNewOIDsAcrossRestart: oids handed out and never stored are not
+// handed out again after a restart (a client keeps the ones it was given,
+// and another client given the same made both commits conflict).
+func TestNewOIDsAcrossRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data.db")
+	db, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := map[uint64]bool{}
+	for range 3 {
+		ids, err := db.NewOIDs(100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range ids {
+			given[o.Uint64()] = true
+		}
+	}
+	store(t, db, OIDFromUint64(1), ZeroTID, "one") // the highest stored oid is 1
+	db.Close()
+	db, err = Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ids, err := db.NewOIDs(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range ids {
+		if given[o.Uint64()] || o.Uint64() <= 1 {
+			t.Fatalf("oid %d handed out again after a restart", o.Uint64())
+		}
+	}
 }

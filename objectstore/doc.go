@@ -36,6 +36,8 @@
 //	meta      "version" → "1" (Open refuses other values)
 //	          "last"    → tid of the newest committed transaction
 //	          "count"   → uint64, the number of objects in "current"
+//	          "logid"   → uint64, seeds the commit log's checksums
+//	          "oids"    → uint64, no oid at or above it was handed out
 //	current   oid → tid of the object's newest revision (deletions included)
 //	records   oid‖tid → flags byte ‖ data: one entry per revision.
 //	          flags bit 0: no data (a deletion or an undone creation);
@@ -46,7 +48,11 @@
 //
 // loadBefore(oid, tid) is one cursor seek in records: the entry before
 // oid‖tid is the revision, the entry after it (same oid) gives its end.
-// New oids continue after the largest oid in current.
+// New oids continue after the largest oid in current and after every oid
+// handed out before (meta "oids", moved 65536 ahead, durably, before an
+// oid past it is handed out): a client keeps the oids it was given across
+// a restart of the server, and the same oid given to another client made
+// both commits conflict (stock ZEO's FileStorage has that weakness).
 //
 // # Commits, durability and group commit
 //

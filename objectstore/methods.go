@@ -323,14 +323,22 @@ func (c *conn) newOIDs(_ any, args zeo.Tuple) (any, error) {
 		return nil, ErrReadOnly
 	}
 	n = max(1, min(n, 100))
-	return oidList(c.st.db.NewOIDs(int(n))), nil
+	oids, err := c.st.db.NewOIDs(int(n))
+	if err != nil {
+		return nil, err
+	}
+	return oidList(oids), nil
 }
 
 func (c *conn) newOID(any, zeo.Tuple) (any, error) {
 	if c.readOnly {
 		return nil, ErrReadOnly
 	}
-	return bytesOf(c.st.db.NewOIDs(1)[0]), nil
+	oids, err := c.st.db.NewOIDs(1)
+	if err != nil {
+		return nil, err
+	}
+	return bytesOf(oids[0]), nil
 }
 
 // undoID is FileStorage's undo id: base64 of the tid, newline stripped.
@@ -390,6 +398,9 @@ func (c *conn) undoEntries(args zeo.Tuple, spec *zeo.Dict) (any, error) {
 }
 
 func (c *conn) pack(any, zeo.Tuple) (any, error) {
+	// Logged here too: the client (Zope's ZMI) shows only a generic error
+	// page, and the reason would reach no operator.
+	c.log.Warn("pack refused: not implemented yet", "storage", c.st.name)
 	return nil, errPackLater
 }
 

@@ -174,7 +174,7 @@ func TestRecoveryFromTheCommitLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkHistory(t, ro, o1, o2, o3, tids)
-	if ids := ro.NewOIDs(1); ids[0].Uint64() != o2.Uint64()+1 {
+	if ids, _ := ro.NewOIDs(1); ids[0].Uint64() != o2.Uint64()+1 {
 		t.Errorf("new oid after recovery = %v", ids[0])
 	}
 	ro.Close()
