@@ -474,6 +474,19 @@ const (
 )
 
 func encodeRecord(r *Record) []byte {
+	return appendRecord(make([]byte, 0, recordSize(r)), r)
+}
+
+// recordSize is the length of r's encoding.
+func recordSize(r *Record) int {
+	if r.DataTxn != ZeroTID {
+		return 9 + len(r.Data)
+	}
+	return 1 + len(r.Data)
+}
+
+// appendRecord appends r's encoding (encodeRecord) to dst.
+func appendRecord(dst []byte, r *Record) []byte {
 	var flags byte
 	if r.NoData {
 		flags |= recNoData
@@ -481,13 +494,10 @@ func encodeRecord(r *Record) []byte {
 	if r.Blob {
 		flags |= recBlob
 	}
-	v := make([]byte, 1, 9+len(r.Data))
 	if r.DataTxn != ZeroTID {
-		flags |= recDataTxn
-		v = append(v, r.DataTxn[:]...)
+		return append(append(append(dst, flags|recDataTxn), r.DataTxn[:]...), r.Data...)
 	}
-	v[0] = flags
-	return append(v, r.Data...)
+	return append(append(dst, flags), r.Data...)
 }
 
 // visibleTID reads a tid value and hides it if it is newer than the view.

@@ -154,20 +154,28 @@ func logSeed(id []byte) uint32 { return crc32.Checksum(id, crcTable) }
 
 // appendWALFrame appends t's frame under generation gen to b.
 func appendWALFrame(b []byte, seed uint32, gen uint64, t *tailTxn) []byte {
+	v := encodeTxn(&t.info)
+	// Sized first and the records written in place: a frame grown by
+	// appends, with each record encoded on its own, took about five times
+	// a large transaction's size in memory (a 50 MB file uploaded into
+	// Zope held 280 MB).
+	size := walHeader + 16 + 2*binary.MaxVarintLen64 + len(v)
+	for i := range t.records {
+		size += 8 + binary.MaxVarintLen64 + recordSize(&t.records[i])
+	}
+	b = slices.Grow(b, size)
 	start := len(b)
 	b = append(b, make([]byte, walHeader)...)
 	b = append(b, t.info.TID[:]...)
 	b = append(b, t.prev[:]...)
-	v := encodeTxn(&t.info)
 	b = binary.AppendUvarint(b, uint64(len(v)))
 	b = append(b, v...)
 	b = binary.AppendUvarint(b, uint64(len(t.records)))
 	for i := range t.records {
 		r := &t.records[i]
 		b = append(b, r.OID[:]...)
-		v := encodeRecord(r)
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
+		b = binary.AppendUvarint(b, uint64(recordSize(r)))
+		b = appendRecord(b, r)
 	}
 	binary.LittleEndian.PutUint32(b[start:], uint32(len(b)-start-walHeader))
 	binary.LittleEndian.PutUint64(b[start+8:], gen)
