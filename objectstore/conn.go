@@ -111,6 +111,10 @@ func (c *conn) serve(ctx context.Context) {
 	c.enc, c.codec = proto.Encoding, c.srv.codecs[proto.Encoding]
 	c.srv.met.connected.Inc()
 	defer c.srv.met.connected.Dec()
+	// As stock ZEO logs them: an instance coming and going is what an
+	// operator looks for first.
+	c.log.Info("client connected", "protocol", proto.Encoding.String())
+	defer c.log.Info("client disconnected")
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); c.writeLoop() }()
 	defer func() { c.close(); <-writerDone }()

@@ -296,12 +296,16 @@ func TestRealZope(t *testing.T) {
 		}
 	}
 
-	// One instance gone: every request is still answered, by the other.
+	// One instance gone: every request is still answered, by the other;
+	// the object store logs it leaving, as stock ZEO does.
 	z2.Stop(10 * time.Second)
 	for range 4 {
 		if resp, body := do("GET", "http", plain, "/events/absolute_url", nil, false); resp.StatusCode != 200 || body != public("http", plain)+"/events" {
 			t.Errorf("with one instance stopped: %d %q", resp.StatusCode, body)
 		}
+	}
+	if out := store.Output(); strings.Count(out, "client connected") < 2 || !strings.Contains(out, "client disconnected") {
+		t.Errorf("the object store's log does not show the instances coming and going:\n%s", out)
 	}
 }
 
