@@ -593,3 +593,31 @@ func TestUpstreamTroubleLogged(t *testing.T) {
 		t.Errorf("the cut body counted %v times", n)
 	}
 }
+
+// TestClientLeavingNotCut: a client that resets a spooled download while
+// the upstream pauses makes the frontend close the upstream connection
+// under the filler; that is not the upstream cutting its body short, and
+// is neither logged nor counted as such.
+func TestClientLeavingNotCut(t *testing.T) {
+	up := keepAlive(t, nil, func(c net.Conn, req *http.Request) bool {
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", 64<<20)
+		c.Write(pattern(8 << 20))
+		time.Sleep(3 * time.Second) // the filler waits for more when the client leaves
+		return false
+	})
+	var log logBuffer
+	fe := startFrontendLogging(t, proxyConfig(up), log.logger())
+	c := dial(t, fe.addr[0], 5*time.Second)
+	io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	io.ReadFull(c, make([]byte, 64<<10))
+	time.Sleep(300 * time.Millisecond) // the frontend is blocked writing to a client that does not read
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close() // a reset: the frontend's write fails at once
+	time.Sleep(500 * time.Millisecond)
+	if strings.Contains(log.String(), "cut a body short") {
+		t.Errorf("a client leaving was logged as the upstream's fault:\n%s", log.String())
+	}
+	if n := counterValue(t, fe, "cairn_frontend_upstream_errors_total", map[string]string{"upstream": "zope", "kind": "other"}); n != 0 {
+		t.Errorf("the client leaving counted as an upstream error %v times", n)
+	}
+}
