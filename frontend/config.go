@@ -430,8 +430,8 @@ func (c *Config) Validate(site sitefile.Site) error {
 		return sitefile.Errorf("max_header_size", "between 1K and 1M")
 	}
 	if c.StaticCache < 0 || c.StaticCache > 8<<30 {
-		// The cache's admission counters grow with it: a typo of "64G"
-		// for "64M" would take gigabytes at start.
+		// A sanity bound on memory held for files: "64G" for "64M" is a
+		// typo, not a cache for a Zope site's theme.
 		return sitefile.Errorf("static_cache", "between 0 and 8G")
 	}
 	if c.StaticCacheMaxFile < 0 {

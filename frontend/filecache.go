@@ -19,9 +19,8 @@ func newFileCache(size, maxFile int64) (*fileCache, error) {
 	}
 	c, err := ristretto.NewCache(&ristretto.Config[string, *staticFile]{
 		// ~10 counters per expected 4 KiB file, for up to about 100,000
-		// files: the counters take memory at start whatever is cached, and
-		// 8G of cache would have asked for 20 million (fuzzing found a
-		// large static_cache taking seconds and hundreds of MB to start).
+		// files: the counters take memory whatever is cached, and 8G of
+		// cache would have asked for 20 million.
 		NumCounters: min(max(10*size/(4<<10), 1000), 1<<20),
 		MaxCost:     size,
 		BufferItems: 64,

@@ -429,17 +429,9 @@ func (hf *hopFields) removeForwarding(h *fasthttp.RequestHeader) {
 	for i := range hf.fwdN {
 		h.DelBytes(hf.fwd[i][:hf.fwdLens[i]])
 	}
-	for hf.fwdMore { // a hostile client's many spellings: rare, so allocating is fine
-		var names [][]byte
-		for k := range h.All() {
-			if forwardingName(k) != "" {
-				names = append(names, append([]byte(nil), k...))
-			}
-		}
-		for _, k := range names {
-			h.DelBytes(k)
-		}
-		hf.fwdMore = len(names) > 0
+	if hf.fwdMore { // a hostile client's many spellings: rare, so allocating is fine
+		dropAll(h.All(), h.DelBytes, func(k []byte) bool { return forwardingName(k) != "" })
+		hf.fwdMore = false
 	}
 }
 
@@ -635,7 +627,7 @@ func (*hopFields) removable(f []byte) bool {
 }
 
 // namesOthers reports whether the request's Connection field names a
-// field other than the hop-by-hop ones (or "close"). Removing those from
+// field it removes other than the hop-by-hop ones (removable). Removing those from
 // the client's request would change what the access log and compression
 // read from it after the exchange, so such a request is forwarded as a
 // copy.
@@ -645,8 +637,7 @@ func (hf *hopFields) namesOthers(h *fasthttp.RequestHeader) bool {
 	}
 	for list := hf.connection(h.All()); len(list) > 0; {
 		var f []byte
-		f, list = nextListItem(list)
-		if !isHopHeader(f) && !bytes.EqualFold(f, []byte("close")) {
+		if f, list = nextListItem(list); hf.removable(f) && !isHopHeader(f) {
 			return true
 		}
 	}

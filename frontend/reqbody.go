@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -32,31 +31,9 @@ type spooled struct {
 	room *tempRoom // what the file's bytes are counted in, given back by close
 }
 
-// tempRoom is max_body_temp_total: the bytes all request bodies' temporary
-// files may hold at once, and what they hold (across reloads).
-type tempRoom struct {
-	inUse *atomic.Int64
-	total int64
-}
-
 // errNoRoom refuses an upload that would take the request bodies'
 // temporary files past max_body_temp_total: 503, try again later.
 var errNoRoom = errors.New("frontend: temporary files of request bodies at max_body_temp_total")
-
-// take counts n more bytes in the room, if they fit (compare and swap: an
-// add undone on failure would let two uploads near the bound see each
-// other's overshoot, and refuse both).
-func (r *tempRoom) take(n int64) bool {
-	for {
-		used := r.inUse.Load()
-		if used+n > r.total {
-			return false
-		}
-		if r.inUse.CompareAndSwap(used, used+n) {
-			return true
-		}
-	}
-}
 
 // spoolError is a failure of the frontend's own temporary file (a disk
 // full, descriptors run out, the folder gone): the server's fault, 500,
@@ -138,7 +115,7 @@ func takeBody(req *fasthttp.Request, cfg *Config, room *tempRoom) (spooled, erro
 		w.close()
 		return spooled{size: n}, err
 	}
-	return spooled{file: f, size: n, room: w.handOver()}, nil
+	return spooled{file: f, size: n, room: w.room}, nil // its close gives the count back
 }
 
 // setBody sets a body read whole on req, with its length (a chunked one
@@ -164,7 +141,7 @@ func (w *writeSpool) Write(p []byte) (int, error) {
 	}
 	n, err := w.f.Write(p)
 	if w.room != nil && n < len(p) {
-		w.room.inUse.Add(int64(n - len(p))) // what did not go in
+		w.room.give(int64(len(p) - n)) // what did not go in
 	}
 	w.n += int64(n)
 	if err != nil {
@@ -173,16 +150,12 @@ func (w *writeSpool) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// handOver gives the body's count to the spooled body, whose close gives
-// it back.
-func (w *writeSpool) handOver() *tempRoom { return w.room }
-
 // close closes the file of a body that will not go upstream, and gives
 // back its count.
 func (w *writeSpool) close() {
 	w.f.Close()
 	if w.room != nil {
-		w.room.inUse.Add(-w.n)
+		w.room.give(w.n)
 	}
 }
 
@@ -220,7 +193,7 @@ func (s spooled) close() {
 	if s.file != nil {
 		s.file.Close()
 		if s.room != nil {
-			s.room.inUse.Add(-s.size)
+			s.room.give(s.size)
 		}
 	}
 }

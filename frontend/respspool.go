@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,8 +33,7 @@ import (
 type spooling struct {
 	dir     string
 	limit   int64
-	total   int64
-	inUse   *atomic.Int64      // bytes in all the frontend's response files now (across reloads)
+	room    tempRoom           // max_temp_total: what all the frontend's response files hold
 	spooled prometheus.Counter // responses that went through a temporary file
 	logger  *slog.Logger
 }
@@ -113,7 +111,7 @@ func (s *spool) fill() {
 					// A disk full: what was read goes on from memory, the
 					// rest as the client takes it. Nothing is lost.
 					s.sp.logger.Error("response temporary file", "err", werr)
-					s.sp.inUse.Add(-int64(k))
+					s.sp.room.give(int64(k))
 					k = 0
 				}
 			}
@@ -158,15 +156,14 @@ func (s *spool) fill() {
 
 // reserve is how many of the n bytes read at off may go into the file:
 // within max_temp_file_size, and within max_temp_total for all the
-// frontend's response files together (counted in inUse until the file is
-// closed).
+// frontend's response files together (counted in the room until the file
+// is closed).
 func (s *spool) reserve(off int64, n int) int {
 	k := min(int64(n), s.sp.limit-off)
 	if k <= 0 {
 		return 0
 	}
-	if s.sp.inUse.Add(k) > s.sp.total {
-		s.sp.inUse.Add(-k)
+	if !s.sp.room.take(k) {
 		return 0
 	}
 	return int(k)
@@ -176,7 +173,7 @@ func (s *spool) reserve(off int64, n int) int {
 // It is called once, by whichever of fill and CloseWithError ends last.
 func (s *spool) closeFile() {
 	s.f.Close()
-	s.sp.inUse.Add(-s.written)
+	s.sp.room.give(s.written)
 }
 
 // errClientGone ends a spooled response whose client left before the

@@ -22,7 +22,7 @@ func testSpool(t *testing.T, r io.Reader, f spoolFile, limit, total int64, inUse
 	src := &upstreamBody{r: r, size: -1, release: func(clean bool) { released <- clean }}
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close(); b.Close() })
-	sp := &spooling{limit: limit, total: total, inUse: inUse, logger: slog.New(slog.DiscardHandler)}
+	sp := &spooling{limit: limit, room: tempRoom{inUse: inUse, total: total}, logger: slog.New(slog.DiscardHandler)}
 	s := &spool{src: src, conn: a, f: f, sp: sp, filling: true}
 	s.cond.L = &s.mu
 	go s.fill()

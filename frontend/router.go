@@ -57,8 +57,9 @@ func newRouter(cfg *Config, m *metrics, logger *slog.Logger) (*router, error) {
 		bodyRoom: &tempRoom{inUse: &m.bodyTempBytes, total: int64(cfg.MaxBodyTempTotal)}}
 	var sp *spooling // nil: off
 	if cfg.MaxTempFileSize > 0 && cfg.MaxTempTotal > 0 {
-		sp = &spooling{dir: cfg.BodyTempDir, limit: int64(cfg.MaxTempFileSize), total: int64(cfg.MaxTempTotal),
-			inUse: &m.spoolBytes, spooled: m.spooledResponses, logger: logger}
+		sp = &spooling{dir: cfg.BodyTempDir, limit: int64(cfg.MaxTempFileSize),
+			room:    tempRoom{inUse: &m.spoolBytes, total: int64(cfg.MaxTempTotal)},
+			spooled: m.spooledResponses, logger: logger}
 	}
 	for name, u := range cfg.Upstreams {
 		rt.pools[name] = newPool(name, u, m, sp, logger)

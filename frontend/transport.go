@@ -254,21 +254,18 @@ func readBody(resp *fasthttp.Response, br *bufio.Reader, http11 bool) (body *ups
 		return nil, true, nil
 	}
 	size := resp.Header.ContentLength()
-	if code == fasthttp.StatusRequestedRangeNotSatisfiable && size > 0 && br.Buffered() >= size {
-		// A 416 with a short explanation that came whole: dropped, and
-		// the connection kept.
-		_, err := br.Discard(size)
-		resp.Header.SetContentLength(0)
-		return nil, err == nil, err
-	}
 	if code == fasthttp.StatusRequestedRangeNotSatisfiable && size != 0 {
 		// Zope's files (OFS.Image.File) answer 416 with the whole file's
 		// Content-Length and no body, then close: a download resumed past
 		// its end (browsers do that) got an empty reply or a 502. A 416's
 		// content is only an explanation (RFC 9110 §15.5.17): the answer
-		// goes without it, and the connection, with whatever it carries,
-		// is not used again.
+		// goes without it. The connection is kept only when a short body
+		// came whole and is dropped; otherwise what it carries is unknown.
 		resp.Header.SetContentLength(0)
+		if size > 0 && br.Buffered() >= size {
+			_, err := br.Discard(size)
+			return nil, err == nil, err
+		}
 		return nil, false, nil
 	}
 	switch {
