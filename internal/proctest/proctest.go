@@ -134,16 +134,37 @@ func (b *Browser) Screenshot(url string, width, height int) image.Image {
 	return img
 }
 
-// FreePort returns a loopback "127.0.0.1:port" that was free a moment ago.
+// FreePort returns a loopback "127.0.0.1:port" that was free a moment ago,
+// and that no earlier call in this test binary returned: the kernel may
+// hand the port just closed out again at once, and two FreePort calls for
+// one child (its listener and its admin port) then gave the same port,
+// which the child failed to bind twice (a flaky CI run). The ports given
+// are the package's only state, kept for the test binary's life.
 func FreePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	given.mu.Lock()
+	defer given.mu.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !given.ports[addr] {
+			given.ports[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no port the kernel offers is new")
+	return ""
 }
+
+// given holds the ports FreePort returned.
+var given = struct {
+	mu    sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
 
 // Proc is a running child process.
 type Proc struct {
