@@ -232,7 +232,7 @@ func TestAccessReload(t *testing.T) {
 	if err := next.Validate(sitefile.Site{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := fe.f.Reload(next); err != nil {
+	if err := fe.reload(next); err != nil {
 		t.Fatal(err)
 	}
 	if get("old") != 401 || get("new") != 200 {

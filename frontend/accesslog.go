@@ -57,11 +57,13 @@ const clfTime = "02/Jan/2006:15:04:05 -0700"
 
 // log writes the line of one request; uri is its request URI as received
 // (proxying may have rewritten the request in place).
-func (l *accessLog) log(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, sent int, now time.Time) {
+// logLine writes the line of one request; its uri is the request URI as
+// received (proxying may have rewritten the request in place).
+func (l *accessLog) logLine(r logRequest, remote netip.Addr, sent int, now time.Time) {
 	l.mu.Lock()
-	b := l.appendHead(l.buf[:0], ctx, remote, uri, now)
+	b := l.appendHead(l.buf[:0], &r, remote, now)
 	b = strconv.AppendInt(b, int64(sent), 10)
-	b = appendTail(b, ctx)
+	b = appendTail(b, &r)
 	l.write(b)
 	l.buf = b
 	l.mu.Unlock()
@@ -92,16 +94,16 @@ type pendingLine struct {
 	cut  int
 }
 
-// pending formats the line of a request whose body size is known only
+// pendingLine formats the line of a request whose body size is known only
 // once it has been sent (a streamed upstream body, which the client may
 // also abandon); writePending completes it. The request's fields are read
 // now: by then fasthttp may have reset them.
-func (l *accessLog) pending(ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, now time.Time) pendingLine {
+func (l *accessLog) pendingLine(r logRequest, remote netip.Addr, now time.Time) pendingLine {
 	l.mu.Lock()
-	b := l.appendHead(nil, ctx, remote, uri, now)
+	b := l.appendHead(nil, &r, remote, now)
 	l.mu.Unlock()
 	cut := len(b)
-	return pendingLine{line: appendTail(b, ctx), cut: cut}
+	return pendingLine{line: appendTail(b, &r), cut: cut}
 }
 
 // writePending writes p with the bytes sent. l is the log of the moment,
@@ -116,43 +118,51 @@ func (l *accessLog) writePending(p pendingLine, sent int64) {
 	l.mu.Unlock()
 }
 
+// logRequest is what a log line says of a request and its answer.
+type logRequest struct {
+	method, uri, proto, referer, userAgent []byte
+	user                                   string // of Basic authentication, or ""
+	status                                 int
+}
+
+// requestLine is the logRequest of a request served through fasthttp; uri
+// is its request URI as received.
+func requestLine(ctx *fasthttp.RequestCtx, uri []byte) logRequest {
+	user, _, _ := basicAuth(&ctx.Request.Header)
+	return logRequest{method: ctx.Method(), uri: uri, proto: ctx.Request.Header.Protocol(),
+		referer: ctx.Referer(), userAgent: ctx.UserAgent(), user: user, status: ctx.Response.StatusCode()}
+}
+
 // appendHead appends the line up to $body_bytes_sent; l.mu is held (for
 // the time cache).
-func (l *accessLog) appendHead(b []byte, ctx *fasthttp.RequestCtx, remote netip.Addr, uri []byte, now time.Time) []byte {
+func (l *accessLog) appendHead(b []byte, r *logRequest, remote netip.Addr, now time.Time) []byte {
 	b = remote.AppendTo(b)
 	b = append(b, " - "...)
-	if user := basicAuthUser(ctx); user != "" {
-		b = appendEscaped(b, []byte(user))
+	if r.user != "" {
+		b = appendEscaped(b, []byte(r.user))
 	} else {
 		b = append(b, '-')
 	}
 	b = append(b, " ["...)
 	b = l.appendTime(b, now)
 	b = append(b, "] \""...)
-	b = appendEscaped(b, ctx.Method())
+	b = appendEscaped(b, r.method)
 	b = append(b, ' ')
-	b = appendEscaped(b, uri)
+	b = appendEscaped(b, r.uri)
 	b = append(b, ' ')
-	b = appendEscaped(b, ctx.Request.Header.Protocol())
+	b = appendEscaped(b, r.proto)
 	b = append(b, "\" "...)
-	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+	b = strconv.AppendInt(b, int64(r.status), 10)
 	return append(b, ' ')
 }
 
 // appendTail appends the line after $body_bytes_sent.
-func appendTail(b []byte, ctx *fasthttp.RequestCtx) []byte {
+func appendTail(b []byte, r *logRequest) []byte {
 	b = append(b, " \""...)
-	b = appendEscapedOrDash(b, ctx.Referer())
+	b = appendEscapedOrDash(b, r.referer)
 	b = append(b, "\" \""...)
-	b = appendEscapedOrDash(b, ctx.UserAgent())
+	b = appendEscapedOrDash(b, r.userAgent)
 	return append(b, "\"\n"...)
-}
-
-func basicAuthUser(ctx *fasthttp.RequestCtx) string {
-	if user, _, ok := basicAuth(&ctx.Request.Header); ok {
-		return user
-	}
-	return ""
 }
 
 // basicAuth reads the request's "Authorization: Basic" credentials, the

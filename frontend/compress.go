@@ -11,9 +11,9 @@ import (
 // compressible reports whether a response of this type and size is one the
 // frontend compresses, whatever the client accepts; it also marks such a
 // response with Vary: Accept-Encoding, since its encoding depends on it.
-func (f *Frontend) compressible(ctx *fasthttp.RequestCtx, ctype string, size int64) bool {
+func (f *Frontend) compressible(h *fasthttp.ResponseHeader, ctype string, size int64) bool {
 	c := f.cfg()
-	if size < int64(c.CompressMinSize) || len(ctx.Response.Header.Peek("Content-Encoding")) > 0 {
+	if size < int64(c.CompressMinSize) || len(h.Peek("Content-Encoding")) > 0 {
 		return false
 	}
 	if i := strings.IndexByte(ctype, ';'); i >= 0 {
@@ -23,7 +23,7 @@ func (f *Frontend) compressible(ctx *fasthttp.RequestCtx, ctype string, size int
 	// Compared without allocating: this runs on every response.
 	for _, t := range c.Compress {
 		if strings.EqualFold(t, ctype) {
-			addVary(&ctx.Response.Header, "Accept-Encoding")
+			addVary(h, "Accept-Encoding")
 			return true
 		}
 	}
@@ -33,16 +33,21 @@ func (f *Frontend) compressible(ctx *fasthttp.RequestCtx, ctype string, size int
 // compress encodes the response body with brotli or gzip, as the client
 // prefers, when it is compressible and not encoded already (never twice).
 func (f *Frontend) compress(ctx *fasthttp.RequestCtx) {
-	resp := &ctx.Response
-	if resp.IsBodyStream() || resp.SkipBody || ctx.IsHead() || resp.StatusCode() == fasthttp.StatusPartialContent ||
+	f.compressResponse(&ctx.Response, ctx.IsHead(), ctx.Request.Header.Peek("Accept-Encoding"))
+}
+
+// compressResponse is compress for a response to a request with the given
+// method (HEAD or not) and Accept-Encoding.
+func (f *Frontend) compressResponse(resp *fasthttp.Response, head bool, acceptEncoding []byte) {
+	if resp.IsBodyStream() || resp.SkipBody || head || resp.StatusCode() == fasthttp.StatusPartialContent ||
 		resp.StatusCode() < 200 || resp.StatusCode() == fasthttp.StatusNoContent || resp.StatusCode() == fasthttp.StatusNotModified {
 		return
 	}
 	body := resp.Body()
-	if !f.compressible(ctx, string(resp.Header.ContentType()), int64(len(body))) {
+	if !f.compressible(&resp.Header, string(resp.Header.ContentType()), int64(len(body))) {
 		return
 	}
-	enc := acceptedEncoding(ctx.Request.Header.Peek("Accept-Encoding"))
+	enc := acceptedEncoding(acceptEncoding)
 	if enc == "" {
 		return
 	}

@@ -86,6 +86,15 @@ type Config struct {
 	MaxConns int `toml:"max_conns"`
 	// Grace is how long shutdown waits for in-flight requests. Default 10s.
 	Grace sitefile.Duration `toml:"grace"`
+	// EventLoop serves plain-HTTP listeners (not those redirecting to
+	// HTTPS) through event loops, which take the common proxied GET and
+	// HEAD themselves and give every other request, with its connection,
+	// to the fasthttp server (lane.go). Default true. Fixed at start.
+	EventLoop bool `toml:"event_loop"`
+	// EventLoops is how many loops serve them, each with its own pool of
+	// upstream connections (as nginx's worker_processes). Default: one
+	// per processor the runtime uses. Fixed at start.
+	EventLoops int `toml:"event_loops"`
 
 	// Compress lists the content types compressed with gzip or brotli when
 	// the client accepts it. Default: text/html, text/plain, text/css,
@@ -286,6 +295,7 @@ func NewConfig() *Config {
 		WriteTimeout:       sitefile.Dur(60 * time.Second),
 		IdleTimeout:        sitefile.Dur(65 * time.Second),
 		MaxConns:           10000,
+		EventLoop:          true,
 		Grace:              sitefile.Dur(10 * time.Second),
 		CompressMinSize:    1 << 10,
 		StaticCache:        64 << 20,
@@ -341,6 +351,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&c.IdleTimeout, "idle-timeout", "keep-alive idle time")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "concurrent connections per listener")
 	fs.Var(&c.Grace, "grace", "shutdown grace period for in-flight requests")
+	fs.BoolVar(&c.EventLoop, "event-loop", c.EventLoop, "serve plain-HTTP listeners through event loops (common proxied requests), the fasthttp server taking the rest")
+	fs.IntVar(&c.EventLoops, "event-loops", c.EventLoops, "event loops (0: one per processor)")
 	fs.Var(&c.CompressMinSize, "compress-min-size", "smallest body compressed")
 	fs.Var(&c.StaticCache, "static-cache", "memory for small static files (0: off)")
 	fs.Var(&c.StaticCacheMaxFile, "static-cache-max-file", "largest static file kept in memory")
@@ -424,6 +436,9 @@ func (c *Config) Validate(site sitefile.Site) error {
 		if v <= 0 {
 			return sitefile.Errorf(key, "must be positive")
 		}
+	}
+	if c.EventLoops < 0 || c.EventLoops > 256 {
+		return sitefile.Errorf("event_loops", "must be between 0 (one per processor) and 256")
 	}
 	if c.MaxHeaderSize < 1<<10 || c.MaxHeaderSize > 1<<20 {
 		// Each connection reading a head holds a buffer of this size.

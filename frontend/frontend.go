@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"reflect"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ type Frontend struct {
 	state   atomic.Pointer[router]
 	access  atomic.Pointer[accessLog]
 	servers atomic.Pointer[[]*fasthttp.Server]
+	lane    atomic.Pointer[lane] // nil without event loops
 	serving atomic.Bool
 	// lingering counts connections closing lingering (reqbody.go), which
 	// fasthttp no longer counts against max_conns once it handed them over.
@@ -132,8 +134,17 @@ func (f *Frontend) Serve(ctx context.Context, lns []net.Listener) error {
 		return fmt.Errorf("frontend: %d listeners given, %d configured", len(lns), len(f.listeners))
 	}
 	servers := make([]*fasthttp.Server, len(lns))
+	laneLns := map[int]net.Listener{}
+	given := make([]*givenListener, len(lns))
 	for i := range lns {
 		servers[i] = f.newServer(i)
+		if l := f.listeners[i]; f.cfg().EventLoop && !l.TLS() && !l.RedirectHTTPS {
+			// The loops accept; the server serves what they give it.
+			laneLns[i] = lns[i]
+			given[i] = newGivenListener(lns[i].Addr())
+			lns[i] = given[i]
+			continue
+		}
 		patient := &listener.Patient{Listener: lns[i], Logger: f.logger}
 		lns[i] = sockListener{patient, f.cfg().WriteTimeout.D(), f.cfg().ReadTimeout.D()}
 		if f.listeners[i].TLS() {
@@ -141,6 +152,14 @@ func (f *Frontend) Serve(ctx context.Context, lns []net.Listener) error {
 		}
 	}
 	f.servers.Store(&servers)
+	var ln *lane
+	if len(laneLns) > 0 {
+		var err error
+		if ln, err = newLane(f, laneLns, given, servers); err != nil {
+			return fmt.Errorf("frontend: event loop: %w", err)
+		}
+		f.lane.Store(ln)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for i, srv := range servers {
 		f.logger.Info("listening", "addr", lns[i].Addr().String(), "tls", f.listeners[i].TLS())
@@ -157,11 +176,14 @@ func (f *Frontend) Serve(ctx context.Context, lns []net.Listener) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		f.serving.Store(false)
-		err := f.shutdown(servers)
+		err := f.shutdown(servers, ln)
 		// A server whose Serve had not yet registered its listener when
 		// shutdown ran would accept forever: close the listeners too.
-		for _, ln := range lns {
-			_ = ln.Close()
+		for _, l := range lns {
+			_ = l.Close()
+		}
+		for _, l := range laneLns {
+			_ = l.Close()
 		}
 		return err
 	})
@@ -174,12 +196,15 @@ func (f *Frontend) Serve(ctx context.Context, lns []net.Listener) error {
 
 // shutdown drains every server in parallel within the grace period; what is
 // still running after it is cut off.
-func (f *Frontend) shutdown(servers []*fasthttp.Server) error {
+func (f *Frontend) shutdown(servers []*fasthttp.Server, ln *lane) error {
 	grace := f.cfg().Grace.D()
 	f.logger.Info("draining", "grace", grace)
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	var wg sync.WaitGroup
+	if ln != nil {
+		wg.Go(func() { ln.shutdown(sctx) })
+	}
 	for _, srv := range servers {
 		wg.Go(func() {
 			if err := srv.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -454,13 +479,22 @@ func (f *Frontend) bodyError(ctx *fasthttp.RequestCtx, err error) {
 
 // errorPage answers status with the configured page, or a short message.
 func (f *Frontend) errorPage(ctx *fasthttp.RequestCtx, rt *router, status int) {
+	setErrorPage(&ctx.Response, rt, status)
+}
+
+// setErrorPage makes resp the answer errorPage gives.
+func setErrorPage(resp *fasthttp.Response, rt *router, status int) {
 	if page, ok := rt.cfg.errorPages[status]; ok {
-		ctx.SetStatusCode(status)
-		ctx.SetContentType("text/html; charset=utf-8")
-		ctx.SetBody(page)
+		resp.SetStatusCode(status)
+		resp.Header.SetContentType("text/html; charset=utf-8")
+		resp.SetBody(page)
 		return
 	}
-	ctx.Error(fasthttp.StatusMessage(status)+"\n", status)
+	// As RequestCtx.Error.
+	resp.Reset()
+	resp.SetStatusCode(status)
+	resp.Header.SetContentType("text/plain; charset=utf-8")
+	resp.SetBodyString(fasthttp.StatusMessage(status) + "\n")
 }
 
 // bodyBytes is the size of the body resp will send, as nginx's
@@ -480,14 +514,8 @@ func bodyBytes(resp *fasthttp.Response) int {
 
 // finish counts the request and writes its access log line.
 func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg logged) {
-	status := ctx.Response.StatusCode()
-	if r != nil {
-		r.requests[classIndex(status)].Inc()
-	} else {
-		f.m.unroutedRequests(classIndex(status)).Inc()
-	}
-	f.m.bytesIn.Add(float64(int64(len(ctx.Request.Header.RawHeaders())) + lg.bodyIn))
 	al := f.access.Load()
+	var lr logRequest
 	if al != nil {
 		if !lg.client.IsValid() {
 			lg.client, _ = clientIP(ctx, peerAddr(ctx), f.cfg().trusted)
@@ -495,14 +523,28 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 		if lg.uri == nil {
 			lg.uri = ctx.RequestURI()
 		}
+		lr = requestLine(ctx, lg.uri)
 	}
-	if body, ok := ctx.Response.BodyStream().(streamedBody); ok {
+	f.account(r, &ctx.Response, int64(len(ctx.Request.Header.RawHeaders()))+lg.bodyIn, al, lr, lg.client, now)
+}
+
+// account counts a request whose head and body took in bytes, answered
+// with resp, and writes its line (lr, from client) to al unless al is nil.
+func (f *Frontend) account(r *route, resp *fasthttp.Response, in int64, al *accessLog, lr logRequest, client netip.Addr, now time.Time) {
+	status := resp.StatusCode()
+	if r != nil {
+		r.requests[classIndex(status)].Inc()
+	} else {
+		f.m.unroutedRequests(classIndex(status)).Inc()
+	}
+	f.m.bytesIn.Add(float64(in))
+	if body, ok := resp.BodyStream().(streamedBody); ok {
 		// Counted and logged once sent, with the bytes that were (a client
 		// may abandon a long download; a chunked body's size is known only
 		// at its end), as nginx logs a request when it is over.
 		var line pendingLine
 		if al != nil {
-			line = al.pending(ctx, lg.client, lg.uri, now)
+			line = al.pendingLine(lr, client, now)
 		}
 		body.onSent(func(n int64) {
 			f.m.bytesOut.Add(float64(n))
@@ -514,12 +556,12 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 		})
 		return
 	}
-	sent := bodyBytes(&ctx.Response)
+	sent := bodyBytes(resp)
 	if sent > 0 {
 		f.m.bytesOut.Add(float64(sent))
 	}
 	if al != nil {
-		al.log(ctx, lg.client, lg.uri, sent, now)
+		al.logLine(lr, client, sent, now)
 	}
 }
 
@@ -531,6 +573,9 @@ func (f *Frontend) openConns() float64 {
 	n := 0
 	for _, s := range *sp {
 		n += int(s.GetOpenConnectionsCount())
+	}
+	if ln := f.lane.Load(); ln != nil {
+		n += int(ln.conns.Load())
 	}
 	return float64(n)
 }
@@ -604,6 +649,9 @@ func (f *Frontend) fixedChanged(cfg *Config) error {
 	if !reflect.DeepEqual(limits{old.MaxHeaderSize, old.ReadTimeout, old.WriteTimeout, old.IdleTimeout, old.MaxConns},
 		limits{cfg.MaxHeaderSize, cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout, cfg.MaxConns}) {
 		return errors.New("frontend: connection limits or timeouts changed; restart to apply")
+	}
+	if old.EventLoop != cfg.EventLoop || old.EventLoops != cfg.EventLoops {
+		return errors.New("frontend: event_loop or event_loops changed; restart to apply")
 	}
 	return nil
 }

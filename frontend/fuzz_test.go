@@ -425,3 +425,53 @@ headers = { "Strict-Transport-Security" = "max-age=1" }
 		rt.close()
 	})
 }
+
+// FuzzLaneRequest holds the event loops' request parser to fasthttp's: a
+// head the loops take is one fasthttp reads alike (method, target, Host,
+// no body, keep-alive or not), and the fields forwarded are whole lines
+// without a line break inside.
+func FuzzLaneRequest(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"HEAD /a/b?c=d HTTP/1.1\r\nHost: example.com:8000\r\nConnection: close\r\nUser-Agent: u\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\nReferer: r\r\nAuthorization: Basic dTpw\r\n\r\nGET /y",
+		"GET /x HTTP/1.1\nHost: x\n\n",
+		"GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: x\r\n X: folded\r\n\r\n",
+		"GET /%2e%2e/ HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var r laneRequest
+		n := parseLaneRequest(b, &r, 100)
+		if n <= 0 {
+			return
+		}
+		if n > len(b) || !bytes.HasSuffix(b[:n], []byte("\r\n\r\n")) {
+			t.Fatalf("head length %d of %q", n, b)
+		}
+		var h fasthttp.RequestHeader
+		h.DisableNormalizing()
+		if err := h.Read(bufio.NewReader(bytes.NewReader(b[:n]))); err != nil {
+			t.Fatalf("the loops take a head fasthttp refuses: %q: %v", b[:n], err)
+		}
+		if string(h.Method()) != string(r.method) || string(h.RequestURI()) != string(r.target) ||
+			string(h.Host()) != string(r.host) || (h.ContentLength() != 0 && h.ContentLength() != -2) || h.ConnectionClose() != r.close ||
+			!h.IsHTTP11() || r.head != h.IsHead() {
+			t.Fatalf("read otherwise by fasthttp: %q: method %q uri %q host %q length %d close %v",
+				b[:n], h.Method(), h.RequestURI(), h.Host(), h.ContentLength(), h.ConnectionClose())
+		}
+		var uri fasthttp.URI
+		uri.SetPathBytes(r.path)
+		if string(uri.Path()) != string(r.path) {
+			t.Fatalf("path %q is %q once fasthttp normalizes it", r.path, uri.Path())
+		}
+		for line := range bytes.SplitSeq(bytes.TrimSuffix(r.fields, []byte("\r\n")), []byte("\r\n")) {
+			if bytes.ContainsAny(line, "\r\n") || bytes.IndexByte(line, ':') <= 0 {
+				t.Fatalf("forwarded line %q", line)
+			}
+		}
+	})
+}

@@ -27,6 +27,7 @@ type running struct {
 	f    *frontend.Frontend
 	addr []string // one per listener
 	reg  *prometheus.Registry
+	stop func() // shuts it down as SIGTERM does, and waits (also at the test's end)
 }
 
 // url is an http URL on the first listener.
@@ -49,6 +50,7 @@ func startFrontendLogging(t testing.TB, cfg *frontend.Config, logger *slog.Logge
 	if cfg.AccessLog == "stdout" {
 		cfg.AccessLog = "off"
 	}
+	laneMode(cfg)
 	if err := cfg.Validate(sitefile.Site{}); err != nil {
 		t.Fatal(err)
 	}
@@ -70,14 +72,18 @@ func startFrontendLogging(t testing.TB, cfg *frontend.Config, logger *slog.Logge
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Serve(ctx, lns) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		f.Close()
-	})
-	return &running{f: f, addr: addrs, reg: reg}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			f.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &running{f: f, addr: addrs, reg: reg, stop: stop}
 }
 
 // startWithTempDirGone starts cfg with a body_temp_dir of its own, and
@@ -208,4 +214,19 @@ func (l *logBuffer) String() string {
 // logger is a debug-level logger writing to l.
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// laneMode turns the event loops off when CAIRN_EVENT_LOOP=0: the suite
+// runs once with them (the default) and once without (Makefile), so that
+// both ways of serving a plain listener pass every test.
+func laneMode(cfg *frontend.Config) {
+	if os.Getenv("CAIRN_EVENT_LOOP") == "0" {
+		cfg.EventLoop = false
+	}
+}
+
+// reload is Frontend.Reload with laneMode applied, as at start.
+func (r *running) reload(cfg *frontend.Config) error {
+	laneMode(cfg)
+	return r.f.Reload(cfg)
 }

@@ -192,7 +192,7 @@ func TestTLSAndRedirect(t *testing.T) {
 	if err := cfg2.Validate(siteNone); err != nil {
 		t.Fatal(err)
 	}
-	if err := fe.f.Reload(cfg2); err != nil {
+	if err := fe.reload(cfg2); err != nil {
 		t.Fatal(err)
 	}
 	r3, err := tlsClient().Get("https://" + fe.addr[1] + "/bytes?n=1")
@@ -238,16 +238,16 @@ func TestReloadRoutesAndRefusals(t *testing.T) {
 		}
 		return c
 	}
-	if err := fe.f.Reload(next(func(c *frontend.Config) { c.Listeners[0].Addr = "127.0.0.1:1" })); err == nil {
+	if err := fe.reload(next(func(c *frontend.Config) { c.Listeners[0].Addr = "127.0.0.1:1" })); err == nil {
 		t.Errorf("a listener change was accepted by reload")
 	}
-	if err := fe.f.Reload(next(func(c *frontend.Config) { c.MaxHeaderSize = 4 << 10 })); err == nil {
+	if err := fe.reload(next(func(c *frontend.Config) { c.MaxHeaderSize = 4 << 10 })); err == nil {
 		t.Errorf("a limit change was accepted by reload")
 	}
 	if _, body := get(t, fe.url("/")); body != "one\n" {
 		t.Errorf("a refused reload changed the routes: %q", body)
 	}
-	if err := fe.f.Reload(next(nil)); err != nil {
+	if err := fe.reload(next(nil)); err != nil {
 		t.Fatal(err)
 	}
 	if _, body := get(t, fe.url("/")); body != "two\n" {
@@ -306,7 +306,7 @@ func TestReloadKeepsRouterInUse(t *testing.T) {
 	if err := next.Validate(sitefile.Site{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := fe.f.Reload(next); err != nil {
+	if err := fe.reload(next); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond) // past the old grace + 1 s

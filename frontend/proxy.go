@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
 )
 
 // pool is an upstream: one keep-alive connection pool per address, chosen
@@ -31,6 +32,13 @@ type pool struct {
 	latency     prometheus.Observer
 	errs        *prometheus.CounterVec
 	logger      *slog.Logger
+
+	// For the event loops (lane.go): the addresses resolved once, at
+	// load (nil: not resolved, the fasthttp path's then), and the
+	// upstream's timeouts.
+	sockaddrs                               []unix.Sockaddr
+	connectTimeout, readTimeout, idleTimout time.Duration
+	writeTimeout                            time.Duration
 }
 
 func newPool(name string, u Upstream, m *metrics, sp *spooling, logger *slog.Logger) *pool {
@@ -43,7 +51,9 @@ func newPool(name string, u Upstream, m *metrics, sp *spooling, logger *slog.Log
 		logger.Warn("upstream cut a body short", "upstream", name, "addr", addr, "bytes", got, "err", err)
 	}
 	connect, read, write := u.ConnectTimeout.D(), u.ReadTimeout.D(), u.WriteTimeout.D()
+	p.connectTimeout, p.readTimeout, p.writeTimeout, p.idleTimout = connect, read, write, u.IdleTimeout.D()
 	for _, addr := range u.Addrs {
+		p.sockaddrs = append(p.sockaddrs, resolveSockaddr(addr))
 		p.clients = append(p.clients, &fasthttp.HostClient{
 			Addr:                          addr,
 			Name:                          "",
@@ -108,19 +118,7 @@ func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, body spooled, 
 		switch {
 		case err == nil:
 		case isDialError(err):
-			// Counted each time, here (the end counts other errors only):
-			// while another address answers, an instance down would
-			// otherwise go unseen.
-			p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
-			if n > 1 {
-				now := time.Now()
-				// Logged when the address goes down, not on every try:
-				// with all of them down every request tries each.
-				if was := p.down[a].Swap(now.Add(p.failTimeout).UnixNano()); was <= now.UnixNano() {
-					p.logger.Warn("upstream address down, left out for fail_timeout while another is up", "upstream", p.name,
-						"addr", p.clients[a].Addr, "fail_timeout", p.failTimeout, "err", err)
-				}
-			}
+			p.dialFailed(a, err)
 			i++
 			continue
 		case body.file != nil && retries < fasthttp.DefaultMaxIdemponentCallAttempts-1 && idempotent(&req.Header) && errors.As(err, new(staleConn)):
@@ -134,6 +132,39 @@ func (p *pool) do(req *fasthttp.Request, resp *fasthttp.Response, body spooled, 
 		p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
 	}
 	return err
+}
+
+// dialFailed counts a failed connection to address a and leaves the
+// address out for fail_timeout. Counted each time (the end of a request
+// counts other errors only): while another address answers, an instance
+// down would otherwise go unseen.
+func (p *pool) dialFailed(a int, err error) {
+	p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
+	if len(p.clients) > 1 {
+		now := time.Now()
+		// Logged when the address goes down, not on every try:
+		// with all of them down every request tries each.
+		if was := p.down[a].Swap(now.Add(p.failTimeout).UnixNano()); was <= now.UnixNano() {
+			p.logger.Warn("upstream address down, left out for fail_timeout while another is up", "upstream", p.name,
+				"addr", p.clients[a].Addr, "fail_timeout", p.failTimeout, "err", err)
+		}
+	}
+}
+
+// resolveSockaddr is addr's socket address for the event loops; nil when
+// it does not resolve now.
+func resolveSockaddr(addr string) unix.Sockaddr {
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		return &unix.SockaddrInet4{Port: ta.Port, Addr: [4]byte(ip4)}
+	}
+	if len(ta.IP) == net.IPv6len {
+		return &unix.SockaddrInet6{Port: ta.Port, Addr: [16]byte(ta.IP)}
+	}
+	return nil
 }
 
 // downAddrs is the set of addresses (bits, the first 64) to leave out of
@@ -261,21 +292,27 @@ func (f *Frontend) proxy(ctx *fasthttp.RequestCtx, rt *router, r *route, groups 
 		f.errorPage(ctx, rt, status)
 		return lg
 	}
+	adaptResponse(&ctx.Response)
+	return lg
+}
+
+// adaptResponse makes an upstream's answer the frontend's: without the
+// upstream's hop-by-hop fields, with the frontend's name and version.
+func adaptResponse(resp *fasthttp.Response) {
 	var rf hopFields
-	rf.scanResponse(&ctx.Response.Header)
-	rf.removeFromResponse(&ctx.Response.Header)
-	ctx.Response.Header.ResetConnectionClose()
+	rf.scanResponse(&resp.Header)
+	rf.removeFromResponse(&resp.Header)
+	resp.Header.ResetConnectionClose()
 	// The frontend's own name, as nginx sends its own: "waitress" (or a
 	// version of it) tells a client what runs behind.
-	ctx.Response.Header.SetServer(serverName)
-	if !ctx.Response.Header.IsHTTP11() {
+	resp.Header.SetServer(serverName)
+	if !resp.Header.IsHTTP11() {
 		// The frontend speaks HTTP/1.1 to its clients whatever the
 		// upstream spoke (RFC 9110 §6.2), and frames the body by it. (The
 		// status line only: fasthttp's HTTP/1.0 flag stays, which bears
 		// on trailers alone, and an upstream's are dropped anyway.)
-		ctx.Response.Header.SetProtocol(http11)
+		resp.Header.SetProtocol(http11)
 	}
-	return lg
 }
 
 var http11 = []byte("HTTP/1.1")
@@ -790,7 +827,16 @@ func publicHostPort(ctx *fasthttp.RequestCtx, scheme string) (string, int) {
 // for the usual Host header: a name or IPv4 address with an optional
 // numeric port. Anything else takes publicHostPort's way.
 func publicHost(ctx *fasthttp.RequestCtx, scheme string) ([]byte, int) {
-	h := ctx.Host()
+	if name, port, ok := simpleHostPort(ctx.Host(), scheme); ok {
+		return name, port
+	}
+	host, port := publicHostPort(ctx, scheme)
+	return []byte(host), port
+}
+
+// simpleHostPort splits a Host value that is a name or IPv4 address with an
+// optional numeric port; ok is false for any other.
+func simpleHostPort(h []byte, scheme string) (name []byte, port int, ok bool) {
 	i := bytes.IndexByte(h, ':')
 	name, digits := h, []byte(nil)
 	if i >= 0 {
@@ -800,19 +846,17 @@ func publicHost(ctx *fasthttp.RequestCtx, scheme string) ([]byte, int) {
 	for _, c := range name {
 		simple = simple && isNameByte(c)
 	}
-	port := 0
 	for _, c := range digits {
 		simple = simple && '0' <= c && c <= '9'
 		port = port*10 + int(c-'0')
 	}
 	switch {
 	case !simple:
-		host, port := publicHostPort(ctx, scheme)
-		return []byte(host), port
+		return nil, 0, false
 	case len(digits) == 0:
-		return name, defaultPort(scheme) // net.SplitHostPort's "missing port", or an empty one
+		return name, defaultPort(scheme), true // net.SplitHostPort's "missing port", or an empty one
 	}
-	return name, port
+	return name, port, true
 }
 
 func defaultPort(scheme string) int {

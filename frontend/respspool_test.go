@@ -122,6 +122,7 @@ func TestSpooledResponseFreesUpstream(t *testing.T) {
 	up := startSpoolUpstream(t, size)
 	cfg := proxyConfig(up.addr)
 	cfg.BodyTempDir = t.TempDir()
+	cfg.EventLoops = 1 // one pool of upstream connections (each loop has its own)
 	fe := startFrontend(t, cfg)
 	for _, path := range []string{"/big", "/chunked"} {
 		cl := stalledGet(t, fe.addr[0], path, 1<<10)

@@ -306,7 +306,7 @@ const maxCompressStatic = 1 << 20
 // compresses (and marks with Vary) when it is of a compressible type and
 // no larger than maxCompressStatic, cached or not, for a 200 or its 304.
 func (f *Frontend) compressibleFile(ctx *fasthttp.RequestCtx, ctype string, size int64) bool {
-	return size <= maxCompressStatic && f.compressible(ctx, ctype, size)
+	return size <= maxCompressStatic && f.compressible(&ctx.Response.Header, ctype, size)
 }
 
 // sentFile is a static file sent from disk, or a range of it from the

@@ -1,0 +1,879 @@
+package frontend
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
+)
+
+// A client connection's states in the loop.
+const (
+	csIdle     = iota // waiting for a request head, or the rest of one
+	csUpstream        // its request is with an upstream
+	csWriting         // its answer is being sent
+)
+
+// clientConn is a client connection a loop serves.
+type clientConn struct {
+	fd, li int
+	peer   netip.Addr
+	// buf[r:w] is what the client sent that is not answered yet, the
+	// request in hand first; it is not moved while a request is in hand
+	// (req points into it).
+	buf        []byte
+	r, w       int
+	out        []byte // the answer being sent, out[sent:] not yet
+	sent       int
+	state      uint8
+	eof        bool // the client will send no more
+	closeAfter bool // close once the answer is sent
+	unread     bool // buf was full: the socket may hold more
+	heading    bool // part of a head has come: read_timeout runs
+	deadline   time.Time
+	req        laneRequest
+	x          exchange
+}
+
+// exchange is a request in hand, between its head and its answer.
+type exchange struct {
+	rt      *router
+	r       *route
+	start   time.Time
+	up      *upConn
+	request []byte // for the upstream
+	tried   uint64 // addresses that failed to connect, for this request
+	lastErr error  // of the last of them
+	stale   int    // pooled connections found closed, for this request
+}
+
+// maxStaleRetries bounds how many pooled connections one request may find
+// closed before one is dialled (fasthttp tries an idempotent request 5
+// times in all).
+const maxStaleRetries = 4
+
+func (c *clientConn) event(lp *loop, ev uint32) {
+	if ev&unix.EPOLLOUT != 0 && c.state == csWriting {
+		c.flush(lp)
+	}
+	if c.fd >= 0 && ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.read(lp)
+		if c.fd >= 0 && c.state == csIdle {
+			c.serve(lp)
+		}
+	}
+}
+
+// read takes what the socket holds, as far as buf allows: a head of
+// max_header_size, plus pipelined requests.
+func (c *clientConn) read(lp *loop) {
+	limit := int(lp.ln.f.cfg().MaxHeaderSize) + laneReadSize
+	c.unread = false
+	for {
+		if c.w == len(c.buf) {
+			if c.r > 0 && c.state == csIdle {
+				c.w = copy(c.buf, c.buf[c.r:c.w])
+				c.r = 0
+			}
+			if c.w == len(c.buf) {
+				if len(c.buf) >= limit {
+					c.unread = true
+					return
+				}
+				nb := make([]byte, min(max(2*len(c.buf), 4<<10), limit))
+				copy(nb, c.buf[:c.w])
+				c.buf = nb
+			}
+		}
+		n, err := unix.Read(c.fd, c.buf[c.w:])
+		switch {
+		case n > 0:
+			if c.w == c.r && c.state == csIdle && !c.heading {
+				c.heading = true
+				c.deadline = lp.now.Add(lp.ln.f.cfg().ReadTimeout.D())
+			}
+			c.w += n
+		case err == nil:
+			c.eof = true
+			return
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			return
+		default:
+			c.close(lp)
+			return
+		}
+	}
+}
+
+// serve starts on the next request received, if it is whole; a request
+// the loop does not serve goes to the fasthttp server with the
+// connection.
+func (c *clientConn) serve(lp *loop) {
+	cfg := lp.ln.f.cfg()
+	for c.fd >= 0 && c.state == csIdle {
+		in := c.buf[c.r:c.w]
+		if len(in) == 0 {
+			c.heading = false
+			if c.eof || c.closeAfter {
+				c.close(lp)
+				return
+			}
+			c.r, c.w = 0, 0
+			if c.unread {
+				c.read(lp)
+				continue
+			}
+			c.deadline = lp.now.Add(cfg.IdleTimeout.D())
+			return
+		}
+		n := parseLaneRequest(in, &c.req, cfg.MaxHeaders)
+		switch {
+		case n == 0 && len(in) < int(cfg.MaxHeaderSize) && !c.eof:
+			if c.unread {
+				c.read(lp)
+				continue
+			}
+			return // the rest is to come, within read_timeout
+		case n <= 0 || n > int(cfg.MaxHeaderSize):
+			lp.give(c)
+			return
+		}
+		c.start(lp)
+	}
+}
+
+// start routes the request in hand and sends it upstream, unless it is
+// not a proxied request the loop can take.
+func (c *clientConn) start(lp *loop) {
+	f := lp.ln.f
+	rt := f.acquire()
+	r, _, slash := rt.host(c.req.host).match(string(c.req.path))
+	if slash || r == nil || r.pool == nil || r.Rewrite != "" || len(r.allow) > 0 || len(r.deny) > 0 || r.users != nil {
+		rt.release()
+		lp.give(c)
+		return
+	}
+	c.x = exchange{rt: rt, r: r, start: lp.now, request: c.x.request[:0]}
+	if !c.buildRequest() {
+		rt.release()
+		c.x.rt = nil
+		lp.give(c)
+		return
+	}
+	c.state, c.heading, c.deadline = csUpstream, false, time.Time{}
+	if c.req.close {
+		c.closeAfter = true
+	}
+	c.send(lp)
+}
+
+// buildRequest writes the request for the upstream: the client's, with the
+// route's path (VirtualHostMonster's), without Connection, with the
+// forwarding fields — setForwarded's for a client that sent none of them.
+func (c *clientConn) buildRequest() bool {
+	r, q := c.x.r, &c.req
+	b := append(c.x.request, q.method...)
+	b = append(b, ' ')
+	if r.vhm != nil {
+		host, port, ok := simpleHostPort(q.host, "http")
+		if !ok {
+			return false
+		}
+		b = r.vhm.appendPath(b, "http", host, port, string(q.path))
+		if q.query != nil {
+			b = append(append(b, '?'), q.query...)
+		}
+	} else {
+		b = append(b, q.target...)
+	}
+	b = append(b, " HTTP/1.1\r\n"...)
+	if q.hasConn {
+		b = append(b, q.fields[:q.conn[0]]...)
+		b = append(b, q.fields[q.conn[1]:]...)
+	} else {
+		b = append(b, q.fields...)
+	}
+	b = append(b, "X-Forwarded-For: "...)
+	b = c.peer.AppendTo(b)
+	b = append(b, "\r\nX-Forwarded-Proto: http\r\nX-Real-IP: "...)
+	b = c.peer.AppendTo(b)
+	b = append(b, "\r\n\r\n"...)
+	c.x.request = b
+	return true
+}
+
+// send puts the request in hand on a connection to the route's upstream:
+// a pooled one, or a new one to the next address up.
+func (c *clientConn) send(lp *loop) {
+	p := c.x.r.pool
+	n := len(p.clients)
+	first := int(p.next.Add(1)) % n
+	all := ^uint64(0)
+	if n < 64 {
+		all = 1<<n - 1
+	}
+	skip := p.downAddrs(n) | c.x.tried
+	if skip&all == all {
+		skip = c.x.tried // all down: try those not tried yet, as pool.do
+	}
+	for i := range n {
+		a := (first + i) % n
+		if a < 64 && skip&(1<<a) != 0 {
+			continue
+		}
+		u := lp.pooled(p, a)
+		if u == nil {
+			var err error
+			if u, err = lp.dial(p, a); err != nil {
+				if err == errNoConn {
+					// At max_conns, or not resolved: the fasthttp path
+					// waits for a connection, as it does for its own.
+					c.replay(lp)
+					return
+				}
+				c.dialFailed(lp, a, err)
+				return
+			}
+		}
+		u.client, c.x.up = c, u
+		u.out = c.x.request
+		if !u.connecting {
+			u.write(lp)
+		}
+		return
+	}
+	c.fail(lp, c.x.lastErr) // every address tried
+}
+
+// dialFailed counts a connection to address a that failed, and tries the
+// next address.
+func (c *clientConn) dialFailed(lp *loop, a int, err error) {
+	c.x.r.pool.dialFailed(a, err)
+	c.x.lastErr = err
+	if a >= 64 {
+		c.fail(lp, err) // not marked tried: would be tried again
+		return
+	}
+	c.x.tried |= 1 << a
+	c.send(lp)
+}
+
+// replay gives the request in hand, not sent, to the fasthttp server.
+func (c *clientConn) replay(lp *loop) {
+	c.x.rt.release()
+	c.x.rt, c.x.up = nil, nil
+	c.state = csIdle
+	lp.give(c)
+}
+
+// fail answers the request in hand with the error page for err.
+func (c *clientConn) fail(lp *loop, err error) {
+	x := &c.x
+	p := x.r.pool
+	p.latency.Observe(lp.now.Sub(x.start).Seconds())
+	if !isDialError(err) {
+		p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
+	}
+	status := statusFor(err)
+	lp.ln.f.logger.Warn("upstream failed", "upstream", p.name, "path", string(c.req.path), "status", status, "err", err)
+	resp := &lp.resp
+	resp.Reset()
+	setErrorPage(resp, x.rt, status)
+	c.answer(lp, resp)
+	c.flush(lp)
+}
+
+// answer makes resp, the answer to the request in hand, the frontend's as
+// serve makes it, puts it in out (flush sends it), and logs the request.
+func (c *clientConn) answer(lp *loop, resp *fasthttp.Response) {
+	f, x := lp.ln.f, &c.x
+	if x.r != nil && len(x.r.headers) > 0 {
+		setAddedHeaders(resp, x.r.headers)
+	}
+	f.compressResponse(resp, c.req.head, c.req.acceptEncoding)
+	if c.closeAfter {
+		resp.Header.SetConnectionClose()
+	}
+	resp.SkipBody = c.req.head
+	// What fasthttp's server adds when it writes a response.
+	if code := resp.StatusCode(); code >= 200 && code != fasthttp.StatusNoContent && code != fasthttp.StatusNotModified &&
+		(!c.req.head || len(resp.Body()) > 0) {
+		resp.Header.SetContentLength(len(resp.Body()))
+	}
+	if len(resp.Header.Server()) == 0 {
+		resp.Header.SetServer(serverName)
+	}
+	c.out = resp.Header.AppendBytes(c.out[:0])
+	if !resp.SkipBody {
+		c.out = append(c.out, resp.Body()...)
+	}
+	c.account(lp, resp)
+	c.r += c.req.headLen
+	x.rt.release()
+	*x = exchange{request: x.request[:0]}
+	c.state, c.sent = csWriting, 0
+}
+
+// account counts and logs the request in hand, answered with resp.
+func (c *clientConn) account(lp *loop, resp *fasthttp.Response) {
+	f := lp.ln.f
+	al := f.access.Load()
+	var lr logRequest
+	if al != nil {
+		q := &c.req
+		lr = logRequest{method: q.method, uri: q.target, proto: http11, referer: q.referer,
+			userAgent: q.userAgent, status: resp.StatusCode()}
+		if q.authorization != nil {
+			lr.user, _, _ = parseBasicAuth(q.authorization)
+		}
+	}
+	f.account(c.x.r, resp, int64(c.req.headLen), al, lr, c.peer, c.x.start)
+}
+
+// flush writes the answer; once it is out, the next request is served.
+func (c *clientConn) flush(lp *loop) {
+	for c.sent < len(c.out) {
+		n, err := unix.Write(c.fd, c.out[c.sent:])
+		switch {
+		case n > 0:
+			c.sent += n
+			c.deadline = lp.now.Add(lp.ln.f.cfg().WriteTimeout.D())
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			if c.deadline.IsZero() {
+				c.deadline = lp.now.Add(lp.ln.f.cfg().WriteTimeout.D())
+			}
+			return
+		default:
+			c.close(lp)
+			return
+		}
+	}
+	if cap(c.out) > 256<<10 {
+		c.out = nil // an answer this large is rare: not kept per connection
+	}
+	c.state, c.deadline = csIdle, time.Time{}
+	if c.closeAfter {
+		c.close(lp)
+		return
+	}
+	c.serve(lp)
+}
+
+func (c *clientConn) timedOut(lp *loop) {
+	// Waiting for a request (idle_timeout, or read_timeout once a head has
+	// begun), or for the client to take the answer (write_timeout): as
+	// fasthttp, the connection is closed.
+	c.close(lp)
+}
+
+func (c *clientConn) close(lp *loop) {
+	if c.fd < 0 {
+		return
+	}
+	lp.forget(c.fd)
+	unix.Close(c.fd)
+	c.fd = -1
+	lp.dropClient(c)
+	if u := c.x.up; u != nil {
+		// Its answer is still to come: the connection cannot carry another.
+		u.client = nil
+		u.close(lp)
+	}
+	if c.x.rt != nil {
+		c.x.rt.release()
+		c.x.rt = nil
+	}
+}
+
+// upConn is a connection to an upstream address, owned by one loop.
+type upConn struct {
+	fd         int
+	addr       string
+	a          int // index of addr in pool
+	pool       *pool
+	client     *clientConn // whose request it carries; nil when pooled
+	connecting bool
+	reused     bool // it carried an answer before
+	got        bool // bytes of this answer came
+	suspect    bool // its last answer had no body: looked at before reuse
+	out        []byte
+	buf        []byte
+	n          int
+	headLen    int // of the answer in buf; 0 until it is whole
+	bodyLen    int
+	interim    int // 1xx answers skipped
+	resp       fasthttp.Response
+	deadline   time.Time
+}
+
+// errNoConn: no connection may be opened to the address by the loop.
+var errNoConn = &net.OpError{Op: "lane", Err: os.ErrDeadlineExceeded}
+
+// pooled takes an idle connection to address a, if the loop has one that
+// is still open.
+func (lp *loop) pooled(p *pool, a int) *upConn {
+	addr := p.clients[a].Addr
+	for {
+		list := lp.idle[addr]
+		if len(list) == 0 {
+			return nil
+		}
+		u := list[len(list)-1]
+		lp.idle[addr] = list[:len(list)-1]
+		if u.pool != p {
+			// Of a configuration a reload replaced: same address, but
+			// its timeouts and counters are the old upstream's.
+			u.close(lp)
+			continue
+		}
+		if u.suspect && !socketQuiet(u.fd) {
+			u.close(lp)
+			continue
+		}
+		u.reused, u.deadline = true, time.Time{}
+		return u
+	}
+}
+
+// socketQuiet reports whether nothing has come on fd unasked and it is
+// not closed (rawsock.Socket.Quiet).
+func socketQuiet(fd int) bool {
+	var b [1]byte
+	n, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return n < 0 || err == unix.EAGAIN
+}
+
+// dial opens a connection to address a, without waiting for it.
+func (lp *loop) dial(p *pool, a int) (*upConn, error) {
+	sa := p.sockaddrs[a]
+	hc := p.clients[a]
+	count := lp.ln.upCount(hc.Addr)
+	maxConns := hc.MaxConns
+	if maxConns <= 0 {
+		maxConns = fasthttp.DefaultMaxConnsPerHost
+	}
+	if sa == nil || int(count.Load())+hc.ConnsCount() >= maxConns {
+		return nil, errNoConn
+	}
+	domain := unix.AF_INET
+	if _, ok := sa.(*unix.SockaddrInet6); ok {
+		domain = unix.AF_INET6
+	}
+	fd, err := unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", err)}
+	}
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	err = unix.Connect(fd, sa)
+	if err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)}
+	}
+	u := &upConn{fd: fd, addr: hc.Addr, a: a, pool: p, connecting: err != nil}
+	if err := lp.add(fd, u); err != nil {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
+	}
+	count.Add(1)
+	u.deadline = lp.now.Add(p.connectTimeout)
+	return u, nil
+}
+
+func (u *upConn) event(lp *loop, ev uint32) {
+	c := u.client
+	if c == nil {
+		if ev&^unix.EPOLLOUT != 0 {
+			u.close(lp) // pooled: closed by the upstream, or unasked bytes
+		}
+		return
+	}
+	if u.connecting {
+		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+			return
+		}
+		if soerr, err := unix.GetsockoptInt(u.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || soerr != 0 {
+			if err == nil {
+				err = unix.Errno(soerr)
+			}
+			u.client = nil
+			u.close(lp)
+			c.dialFailed(lp, u.a, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)})
+			return
+		}
+		u.connecting = false
+	}
+	if len(u.out) > 0 && !u.write(lp) {
+		return
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		u.read(lp)
+	}
+}
+
+// write sends the request; false when the connection failed (the
+// request is then retried or answered).
+func (u *upConn) write(lp *loop) bool {
+	for len(u.out) > 0 {
+		n, err := unix.Write(u.fd, u.out)
+		switch {
+		case n > 0:
+			u.out = u.out[n:]
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			u.deadline = lp.now.Add(u.pool.writeTimeout)
+			return true
+		default:
+			u.failed(lp, os.NewSyscallError("write", err))
+			return false
+		}
+	}
+	u.deadline = lp.now.Add(u.pool.readTimeout)
+	return true
+}
+
+// read takes the answer; once it is whole it is sent to the client.
+func (u *upConn) read(lp *loop) {
+	eof := false
+	for !eof {
+		if u.n == len(u.buf) {
+			limit := 64 << 10
+			if u.headLen > 0 {
+				limit = u.headLen + u.bodyLen
+			}
+			if u.n >= limit {
+				break // more than the answer: seen below
+			}
+			nb := make([]byte, min(max(2*len(u.buf), laneReadSize), limit))
+			copy(nb, u.buf[:u.n])
+			u.buf = nb
+		}
+		n, err := unix.Read(u.fd, u.buf[u.n:])
+		switch {
+		case n > 0:
+			u.n += n
+			u.got = true
+			u.deadline = lp.now.Add(u.pool.readTimeout)
+		case err == nil:
+			eof = true
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			u.parse(lp, false)
+			return
+		default:
+			u.failed(lp, os.NewSyscallError("read", err))
+			return
+		}
+	}
+	u.parse(lp, eof)
+}
+
+// parse looks at what came of the answer: its head, then its body.
+func (u *upConn) parse(lp *loop, eof bool) {
+	c := u.client
+	for u.headLen == 0 {
+		end := bytes.Index(u.buf[:u.n], crlfcrlf)
+		if end < 0 {
+			switch {
+			case bytes.Contains(u.buf[:u.n], []byte("\n\n")) || bytes.Contains(u.buf[:u.n], []byte("\n\r\n")):
+				u.hard(lp) // bare line feeds: fasthttp reads them
+			case eof:
+				u.failed(lp, io.EOF)
+			case u.n >= 64<<10:
+				u.failed(lp, errHeadTooLarge)
+			}
+			return
+		}
+		resp := &u.resp
+		resp.Reset()
+		resp.Header.DisableNormalizing()
+		lp.rd.Reset(u.buf[:end+4])
+		lp.br.Reset(&lp.rd)
+		if err := resp.Header.Read(lp.br); err != nil {
+			u.failed(lp, redactHead(err))
+			return
+		}
+		code := resp.StatusCode()
+		if code >= 100 && code < 200 && code != fasthttp.StatusSwitchingProtocols {
+			if u.interim++; u.interim > maxInterimResponses {
+				u.failed(lp, errInterim)
+				return
+			}
+			u.n = copy(u.buf, u.buf[end+4:u.n])
+			continue
+		}
+		size := resp.Header.ContentLength()
+		noBody := c.req.head || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified
+		if code == fasthttp.StatusSwitchingProtocols || !resp.Header.IsHTTP11() ||
+			!noBody && (size < 0 || size > maxBufferedBody || code == fasthttp.StatusRequestedRangeNotSatisfiable) {
+			u.hard(lp)
+			return
+		}
+		u.headLen = end + 4
+		if !noBody {
+			u.bodyLen = size
+		}
+	}
+	switch {
+	case u.n-u.headLen >= u.bodyLen:
+		u.done(lp)
+	case eof:
+		u.failed(lp, io.ErrUnexpectedEOF)
+	}
+}
+
+var errHeadTooLarge = &net.OpError{Op: "read", Err: os.ErrInvalid}
+
+// done sends the whole answer to the client, and pools the connection
+// when it can carry another.
+func (u *upConn) done(lp *loop) {
+	c, resp := u.client, &u.resp
+	code := resp.StatusCode()
+	reuse := u.n == u.headLen+u.bodyLen && !resp.Header.ConnectionClose() && !(c.req.head && declaresBody(&resp.Header))
+	u.suspect = c.req.head || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified
+	c.x.r.pool.latency.Observe(lp.now.Sub(c.x.start).Seconds())
+	if u.bodyLen > 0 {
+		resp.SetBodyRaw(u.buf[u.headLen : u.headLen+u.bodyLen])
+	}
+	adaptResponse(resp)
+	u.client, c.x.up = nil, nil
+	c.answer(lp, resp)
+	resp.Reset()
+	u.n, u.headLen, u.bodyLen, u.interim, u.got = 0, 0, 0, 0, false
+	if cap(u.buf) > 256<<10 {
+		u.buf = nil
+	}
+	if reuse {
+		// Pooled before the answer goes: a request pipelined behind it
+		// may take the connection.
+		u.deadline = lp.now.Add(u.pool.idleTimout)
+		lp.idle[u.addr] = append(lp.idle[u.addr], u)
+	} else {
+		u.close(lp)
+	}
+	c.flush(lp)
+}
+
+// failed ends the exchange on a connection that failed: a pooled
+// connection the upstream had closed before answering is replaced, as
+// fasthttp does for an idempotent request; anything else is the error
+// page fasthttp's path gives.
+func (u *upConn) failed(lp *loop, err error) {
+	c := u.client
+	u.client = nil
+	u.close(lp)
+	c.x.up = nil
+	if u.reused && !u.got && c.x.stale < maxStaleRetries {
+		c.x.stale++
+		c.send(lp)
+		return
+	}
+	c.fail(lp, err)
+}
+
+func (u *upConn) timedOut(lp *loop) {
+	c := u.client
+	switch {
+	case c == nil: // pooled, idle_timeout
+		u.close(lp)
+	case u.connecting:
+		u.client = nil
+		u.close(lp)
+		c.x.up = nil
+		c.dialFailed(lp, u.a, fasthttp.ErrDialTimeout)
+	default:
+		u.client = nil
+		u.close(lp)
+		c.x.up = nil
+		c.fail(lp, fasthttp.ErrTimeout)
+	}
+}
+
+func (u *upConn) close(lp *loop) {
+	if u.fd < 0 {
+		return
+	}
+	lp.forget(u.fd)
+	unix.Close(u.fd)
+	u.fd = -1
+	lp.ln.upCount(u.addr).Add(-1)
+	if list := lp.idle[u.addr]; len(list) > 0 {
+		for i, v := range list {
+			if v == u {
+				lp.idle[u.addr] = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// hard gives an answer the loop does not take, with both connections, to
+// a goroutine that finishes the exchange as the fasthttp path would
+// (laneHard) and gives the client connection to the fasthttp server.
+func (u *upConn) hard(lp *loop) {
+	c := u.client
+	lp.forget(u.fd)
+	lp.ln.upCount(u.addr).Add(-1)
+	lp.forget(c.fd)
+	lp.dropClient(c)
+	up, uerr := fdConn(u.fd)
+	cl, cerr := fdConn(c.fd)
+	u.fd, c.fd = -1, -1
+	if uerr != nil || cerr != nil {
+		for _, x := range []*net.TCPConn{up, cl} {
+			if x != nil {
+				x.Close()
+			}
+		}
+		c.x.rt.release()
+		return
+	}
+	go lp.ln.f.laneHard(lp.ln, c, u, cl, up)
+}
+
+// laneHard finishes an exchange the loop gave over: the answer in u.buf
+// (and what follows on up) read as the fasthttp path reads it (readHead,
+// readBody: streamed, spooled), made the frontend's, and sent; then the
+// client connection goes to the fasthttp server. up is closed at the end
+// (not pooled: the loops' pools are theirs).
+func (f *Frontend) laneHard(ln *lane, c *clientConn, u *upConn, client, up *net.TCPConn) {
+	x := &c.x
+	defer x.rt.release()
+	cfg := x.rt.cfg
+	p := x.r.pool
+	cc := newSockConn(client, cfg.WriteTimeout.D(), cfg.ReadTimeout.D())
+	uc := newCoarseConn(newSockConn(up, p.writeTimeout, 0), p.readTimeout)
+	_ = uc.SetReadDeadline(time.Now().Add(p.readTimeout))
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	resp.Header.DisableNormalizing()
+	resp.SkipBody = c.req.head
+	first := bytes.NewReader(u.buf[:u.n])
+	br := bufio.NewReaderSize(io.MultiReader(first, uc), 32<<10)
+	_, err := readHead(resp, br)
+	err = redactHead(err)
+	var body *upstreamBody
+	reusable := false
+	if err == nil {
+		body, reusable, err = readBody(resp, br, true)
+	}
+	// As RoundTrip: the connection carries another exchange when nothing
+	// came past this one and nothing more may come.
+	keep := err == nil && resp.Header.IsHTTP11() && !resp.Header.ConnectionClose() &&
+		!(resp.SkipBody && declaresBody(&resp.Header))
+	release := func(clean bool) {
+		if clean && keep && br.Buffered() == 0 && first.Len() == 0 {
+			ln.adopt(u, up)
+			return
+		}
+		uc.Close()
+	}
+	p.latency.Observe(time.Since(x.start).Seconds())
+	switch {
+	case err != nil:
+		uc.Close()
+		p.errs.WithLabelValues(p.name, errorKind(err)).Inc()
+		status := statusFor(err)
+		f.logger.Warn("upstream failed", "upstream", p.name, "path", string(c.req.path), "status", status, "err", err)
+		resp.Reset()
+		setErrorPage(resp, x.rt, status)
+	case body != nil:
+		t, _ := p.clients[u.a].Transport.(transport)
+		body.cut = t.cut
+		uc.streaming = true // each read gets the whole read_timeout
+		body.release = func(clean bool) { uc.streaming = false; release(clean) }
+		resp.SetBodyStream(t.stream(body, uc), body.size)
+		adaptResponse(resp)
+	default:
+		release(reusable)
+		adaptResponse(resp)
+	}
+	if len(x.r.headers) > 0 {
+		setAddedHeaders(resp, x.r.headers)
+	}
+	f.compressResponse(resp, c.req.head, c.req.acceptEncoding)
+	if c.closeAfter {
+		resp.Header.SetConnectionClose()
+	}
+	al := f.access.Load()
+	var lr logRequest
+	if al != nil {
+		q := &c.req
+		lr = logRequest{method: q.method, uri: q.target, proto: http11, referer: q.referer, userAgent: q.userAgent, status: resp.StatusCode()}
+		if q.authorization != nil {
+			lr.user, _, _ = parseBasicAuth(q.authorization)
+		}
+	}
+	f.account(x.r, resp, int64(c.req.headLen), al, lr, c.peer, x.start)
+	bw := bufio.NewWriterSize(cc, writeBufferSize)
+	err = resp.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil || c.closeAfter {
+		cc.Close()
+		return
+	}
+	var nc net.Conn = cc
+	if rest := c.buf[c.r+c.req.headLen : c.w]; len(rest) > 0 {
+		nc = &prefixConn{Conn: cc, prefix: rest}
+	}
+	ln.given[c.li].give(nc)
+}
+
+// redactHead drops the quote of a malformed head from fasthttp's error (a
+// Set-Cookie with a session, in the log): the fasthttp path's HostClient
+// asks for that with SecureErrorLogMessage, which a response header read
+// outside a HostClient cannot be given.
+func redactHead(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	i := strings.Index(msg, ", contents: ")
+	if i < 0 {
+		return err
+	}
+	return redacted{msg: msg[:i], err: errors.Unwrap(err)}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r redacted) Error() string { return r.msg }
+func (r redacted) Unwrap() error { return r.err }
+
+// adopt takes back into a loop's pool an upstream connection laneHard
+// finished with, clean: the next request reuses it, as the fasthttp path
+// reuses its own after a streamed or spooled answer.
+func (ln *lane) adopt(u *upConn, tc *net.TCPConn) {
+	fd := -1
+	rc, err := tc.SyscallConn()
+	if err == nil {
+		cerr := rc.Control(func(d uintptr) { fd, err = unix.FcntlInt(d, unix.F_DUPFD_CLOEXEC, 0) })
+		if err == nil {
+			err = cerr
+		}
+	}
+	tc.Close() // the duplicate, non-blocking as the runtime made it, stays
+	if err != nil || fd < 0 {
+		return
+	}
+	*u = upConn{fd: fd, addr: u.addr, a: u.a, pool: u.pool, reused: true, suspect: true, buf: u.buf[:0]}
+	lp := ln.loops[fd%len(ln.loops)]
+	lp.mu.Lock()
+	lp.inbox = append(lp.inbox, u)
+	lp.mu.Unlock()
+	lp.wake()
+}
