@@ -22,13 +22,17 @@ run: build
 BENCH_PEERS = nginx-light libnginx-mod-http-xslt-filter varnish haproxy wrk
 
 # Every test: gofmt, vet, the Python ZODB/ZEO clients' venv (scripts/pyenv.sh),
-# and the whole suite with the race detector.
+# the whole suite with the race detector, and the frontend's without its
+# event loops.
 test: deps
 	@scripts/deps.sh $(BENCH_PEERS)
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	scripts/pyenv.sh
 	$(GO) test -race -count=1 -timeout 15m ./...
+	# The frontend's tests again with its event loops off: both ways of
+	# serving a plain listener pass every test.
+	CAIRN_EVENT_LOOP=0 $(GO) test -count=1 -timeout 5m ./frontend/
 
 test-short: deps
 	scripts/pyenv.sh

@@ -369,7 +369,7 @@ func (l laneListener) event(lp *loop, _ uint32) {
 			// Out of descriptors: the connections wait in the backlog
 			// until the next sweep, as listener.Patient makes the
 			// fasthttp servers wait.
-			f.logger.Warn("accept", "err", err, "retry_in", sweepEvery)
+			f.logger.Error("accept failed; trying again", "err", err, "in", sweepEvery)
 			lp.unlisten()
 			lp.paused = true
 			return

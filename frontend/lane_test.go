@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// laneUpstream answers /chunked in pieces without a length, /big with 2
-// MiB (more than the loops read whole), anything else with the method,
+// laneUpstream answers /chunked in pieces without a length, /mid with
+// 100 KiB (more than one read, read whole by the loops), /big with 2 MiB
+// (more than the loops read whole), anything else with the method,
 // path and body it got.
 func laneUpstream(t *testing.T) string {
 	t.Helper()
@@ -23,6 +24,9 @@ func laneUpstream(t *testing.T) string {
 				fmt.Fprintf(w, "piece%d;", i)
 				w.(http.Flusher).Flush()
 			}
+		case "/mid":
+			w.Header().Set("Content-Length", fmt.Sprint(100<<10))
+			_, _ = w.Write([]byte(strings.Repeat("m", 100<<10)))
 		case "/big":
 			w.Header().Set("Content-Length", fmt.Sprint(2<<20))
 			_, _ = w.Write([]byte(strings.Repeat("b", 2<<20)))
@@ -56,6 +60,10 @@ func TestLaneHandsOver(t *testing.T) {
 			"GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n",
 			"GET /e HTTP/1.1\r\nHost: x\r\n\r\n",
 		}, []string{"GET /d ", "piece0;piece1;piece2;", "GET /e "}},
+		{"an answer longer than a read, then more", []string{
+			"GET /mid HTTP/1.1\r\nHost: x\r\n\r\n",
+			"GET /g HTTP/1.1\r\nHost: x\r\n\r\n",
+		}, []string{strings.Repeat("m", 100<<10), "GET /g "}},
 		{"a long answer, then more", []string{
 			"HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n",
 			"GET /big HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -124,4 +132,17 @@ func TestLaneShutdownFinishesRequests(t *testing.T) {
 		t.Errorf("the idle connection got %d bytes; want it closed", n)
 	}
 	<-done
+}
+
+// TestLaneAnswerInOneWrite: an answer longer than the loops' first
+// buffer that arrives all at once (no later data to signal more) is read
+// whole, on a pooled connection too.
+func TestLaneAnswerInOneWrite(t *testing.T) {
+	body := strings.Repeat("z", 100<<10)
+	fe := startFrontend(t, proxyConfig(rawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: "+fmt.Sprint(len(body))+"\r\n\r\n"+body)))
+	for i := range 3 {
+		if resp, got := get(t, fe.url("/")); resp.StatusCode != 200 || got != body {
+			t.Fatalf("request %d: %d, %d bytes; want 200 and %d", i, resp.StatusCode, len(got), len(body))
+		}
+	}
 }

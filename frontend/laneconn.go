@@ -546,14 +546,17 @@ func (u *upConn) read(lp *loop) {
 	eof := false
 	for !eof {
 		if u.n == len(u.buf) {
-			limit := 64 << 10
-			if u.headLen > 0 {
-				limit = u.headLen + u.bodyLen
+			if u.n >= u.limit() {
+				// The head, or the whole answer, may be there: an
+				// answer's head sets the room its body needs. Reading
+				// stops here only when parse has ended the exchange
+				// (edge-triggered: what is left unread would never be
+				// signalled again).
+				if u.fd < 0 || !u.parse(lp, false) {
+					return
+				}
 			}
-			if u.n >= limit {
-				break // more than the answer: seen below
-			}
-			nb := make([]byte, min(max(2*len(u.buf), laneReadSize), limit))
+			nb := make([]byte, min(max(2*len(u.buf), laneReadSize), u.limit()))
 			copy(nb, u.buf[:u.n])
 			u.buf = nb
 		}
@@ -577,8 +580,18 @@ func (u *upConn) read(lp *loop) {
 	u.parse(lp, eof)
 }
 
-// parse looks at what came of the answer: its head, then its body.
-func (u *upConn) parse(lp *loop, eof bool) {
+// limit is how much of an answer buf may hold: a head of 64 KiB, then
+// the head and its body.
+func (u *upConn) limit() int {
+	if u.headLen > 0 {
+		return u.headLen + u.bodyLen
+	}
+	return 64 << 10
+}
+
+// parse looks at what came of the answer: its head, then its body. It is
+// true while the exchange waits for more of it.
+func (u *upConn) parse(lp *loop, eof bool) bool {
 	c := u.client
 	for u.headLen == 0 {
 		end := bytes.Index(u.buf[:u.n], crlfcrlf)
@@ -590,8 +603,10 @@ func (u *upConn) parse(lp *loop, eof bool) {
 				u.failed(lp, io.EOF)
 			case u.n >= 64<<10:
 				u.failed(lp, errHeadTooLarge)
+			default:
+				return true
 			}
-			return
+			return false
 		}
 		resp := &u.resp
 		resp.Reset()
@@ -600,13 +615,13 @@ func (u *upConn) parse(lp *loop, eof bool) {
 		lp.br.Reset(&lp.rd)
 		if err := resp.Header.Read(lp.br); err != nil {
 			u.failed(lp, redactHead(err))
-			return
+			return false
 		}
 		code := resp.StatusCode()
 		if code >= 100 && code < 200 && code != fasthttp.StatusSwitchingProtocols {
 			if u.interim++; u.interim > maxInterimResponses {
 				u.failed(lp, errInterim)
-				return
+				return false
 			}
 			u.n = copy(u.buf, u.buf[end+4:u.n])
 			continue
@@ -616,7 +631,7 @@ func (u *upConn) parse(lp *loop, eof bool) {
 		if code == fasthttp.StatusSwitchingProtocols || !resp.Header.IsHTTP11() ||
 			!noBody && (size < 0 || size > maxBufferedBody || code == fasthttp.StatusRequestedRangeNotSatisfiable) {
 			u.hard(lp)
-			return
+			return false
 		}
 		u.headLen = end + 4
 		if !noBody {
@@ -628,7 +643,10 @@ func (u *upConn) parse(lp *loop, eof bool) {
 		u.done(lp)
 	case eof:
 		u.failed(lp, io.ErrUnexpectedEOF)
+	default:
+		return true
 	}
+	return false
 }
 
 var errHeadTooLarge = &net.OpError{Op: "read", Err: os.ErrInvalid}
@@ -639,7 +657,10 @@ func (u *upConn) done(lp *loop) {
 	c, resp := u.client, &u.resp
 	code := resp.StatusCode()
 	reuse := u.n == u.headLen+u.bodyLen && !resp.Header.ConnectionClose() && !(c.req.head && declaresBody(&resp.Header))
-	u.suspect = c.req.head || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified
+	// Looked at before reuse, too, when reading stopped at a full buffer:
+	// bytes past the answer may wait unread, and would not be signalled
+	// again.
+	u.suspect = c.req.head || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified || u.n == len(u.buf)
 	c.x.r.pool.latency.Observe(lp.now.Sub(c.x.start).Seconds())
 	if u.bodyLen > 0 {
 		resp.SetBodyRaw(u.buf[u.headLen : u.headLen+u.bodyLen])
