@@ -159,6 +159,7 @@ type loop struct {
 
 	// Scratch for answers read whole.
 	resp fasthttp.Response
+	sctx *fasthttp.RequestCtx // for static files (staticCtx)
 	rd   bytes.Reader
 	br   *bufio.Reader
 	up   []byte // an upstream request being built
@@ -228,6 +229,17 @@ func (lp *loop) closeFDs() {
 func (lp *loop) wake() {
 	var one = [8]byte{1}
 	_, _ = unix.Write(lp.wakefd, one[:])
+}
+
+// staticCtx is the loop's request context for serveStatic, emptied.
+func (lp *loop) staticCtx() *fasthttp.RequestCtx {
+	if lp.sctx == nil {
+		lp.sctx = new(fasthttp.RequestCtx)
+		lp.sctx.Init(new(fasthttp.Request), nil, fasthttpLogger{lp.ln.f.logger})
+	}
+	lp.sctx.Request.Reset()
+	lp.sctx.Response.Reset()
+	return lp.sctx
 }
 
 type waker struct{}

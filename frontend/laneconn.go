@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
@@ -156,13 +157,18 @@ func (c *clientConn) serve(lp *loop) {
 func (c *clientConn) start(lp *loop) {
 	f := lp.ln.f
 	rt := f.acquire()
-	r, _, slash := rt.host(c.req.host).match(string(c.req.path))
-	if slash || r == nil || r.pool == nil || r.Rewrite != "" || len(r.allow) > 0 || len(r.deny) > 0 || r.users != nil {
+	path := string(c.req.path)
+	r, groups, slash := rt.host(c.req.host).match(path)
+	if slash || r == nil || (r.pool == nil || r.Rewrite != "") && r.static == nil || len(r.allow) > 0 || len(r.deny) > 0 || r.users != nil {
 		rt.release()
 		lp.give(c)
 		return
 	}
 	c.x = exchange{rt: rt, r: r, start: lp.now, request: c.x.request[:0]}
+	if r.static != nil {
+		c.static(lp, r.rest(path, groups))
+		return
+	}
 	if !c.buildRequest() {
 		rt.release()
 		c.x.rt = nil
@@ -174,6 +180,33 @@ func (c *clientConn) start(lp *loop) {
 		c.closeAfter = true
 	}
 	c.send(lp)
+}
+
+// static answers the request in hand from the route's folder, with the
+// fasthttp path's own serveStatic on a context of the loop's: a file in
+// the static cache is answered here; a file sent from disk goes, with the
+// connection, to the fasthttp server, which sends it with sendfile.
+func (c *clientConn) static(lp *loop, rel string) {
+	ctx := lp.staticCtx()
+	ctx.Request.Header.DisableNormalizing()
+	lp.rd.Reset(c.buf[c.r : c.r+c.req.headLen])
+	lp.br.Reset(&lp.rd)
+	if err := ctx.Request.Header.Read(lp.br); err != nil {
+		c.replay(lp) // cannot be: the head was read once already
+		return
+	}
+	lp.ln.f.serveStatic(ctx, c.x.r, rel)
+	if ctx.Response.IsBodyStream() {
+		_ = ctx.Response.CloseBodyStream()
+		c.replay(lp)
+		return
+	}
+	if c.req.close {
+		c.closeAfter = true
+	}
+	c.state, c.heading, c.deadline = csUpstream, false, time.Time{}
+	c.answer(lp, &ctx.Response)
+	c.flush(lp)
 }
 
 // buildRequest writes the request for the upstream: the client's, with the
@@ -313,14 +346,47 @@ func (c *clientConn) answer(lp *loop, resp *fasthttp.Response) {
 		resp.Header.SetServer(serverName)
 	}
 	c.out = resp.Header.AppendBytes(c.out[:0])
+	var body []byte
 	if !resp.SkipBody {
-		c.out = append(c.out, resp.Body()...)
+		body = resp.Body()
 	}
 	c.account(lp, resp)
 	c.r += c.req.headLen
 	x.rt.release()
 	*x = exchange{request: x.request[:0]}
 	c.state, c.sent = csWriting, 0
+	// Head and body in one writev, as nginx sends them; only what the
+	// socket does not take is copied (the body belongs to the upstream
+	// connection's buffer, the static cache or the loop's scratch).
+	n := c.writev(c.out, body)
+	if n >= len(c.out) {
+		c.sent, n = len(c.out), n-len(c.out)
+		c.out = append(c.out, body[n:]...)
+	} else {
+		c.sent = n
+		c.out = append(c.out, body...)
+	}
+}
+
+// writev writes head and body at once, as far as the socket takes them
+// now; flush sends the rest, or finds the error.
+func (c *clientConn) writev(head, body []byte) int {
+	if len(body) == 0 {
+		return 0 // flush writes the head alone
+	}
+	iov := [2]unix.Iovec{{Base: &head[0]}, {Base: &body[0]}}
+	iov[0].SetLen(len(head))
+	iov[1].SetLen(len(body))
+	for {
+		n, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(c.fd), uintptr(unsafe.Pointer(&iov[0])), 2)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0
+		}
+		return int(n)
+	}
 }
 
 // account counts and logs the request in hand, answered with resp.
