@@ -393,7 +393,7 @@ func (l laneListener) event(lp *loop, _ uint32) {
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		srv := lp.ln.servers[l.index]
 		if int(lp.ln.lconns[l.index].Load())+int(srv.GetOpenConnectionsCount()) >= cfg.MaxConns {
-			lp.refuse(fd)
+			lp.refuse(fd, fasthttp.StatusServiceUnavailable, "The connection cannot be served because Server.Concurrency limit exceeded")
 			continue
 		}
 		if err := lp.add(fd, c); err != nil {
@@ -407,16 +407,17 @@ func (l laneListener) event(lp *loop, _ uint32) {
 	}
 }
 
-// refuse answers a connection over max_conns as the fasthttp server
-// answers one over its Concurrency, and closes it.
-func (lp *loop) refuse(fd int) {
+// refuse answers a connection with status and msg, and closes it: one
+// over max_conns as the fasthttp server answers one over its Concurrency,
+// a request head that did not come within read_timeout as requestError
+// answers it.
+func (lp *loop) refuse(fd, status int, msg string) {
 	resp := &lp.resp
 	resp.Reset()
-	resp.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	resp.SetStatusCode(status)
 	resp.SetConnectionClose()
 	resp.Header.SetServer(serverName)
 	resp.Header.SetContentType("text/plain")
-	msg := "The connection cannot be served because Server.Concurrency limit exceeded"
 	resp.Header.SetContentLength(len(msg))
 	b := append(resp.Header.AppendBytes(lp.up[:0]), msg...)
 	_, _ = unix.Write(fd, b) // a new connection's buffer takes it

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnstack/cairn/internal/sitefile"
 )
 
 // laneUpstream answers /chunked in pieces without a length, /mid with
@@ -144,5 +146,17 @@ func TestLaneAnswerInOneWrite(t *testing.T) {
 		if resp, got := get(t, fe.url("/")); resp.StatusCode != 200 || got != body {
 			t.Fatalf("request %d: %d, %d bytes; want 200 and %d", i, resp.StatusCode, len(got), len(body))
 		}
+	}
+}
+
+// TestHeadTimeout: a request head not finished within read_timeout is
+// answered 408 and the connection closed.
+func TestHeadTimeout(t *testing.T) {
+	cfg := proxyConfig(laneUpstream(t))
+	cfg.ReadTimeout = sitefile.Dur(300 * time.Millisecond)
+	fe := startFrontend(t, cfg)
+	got := raw(t, fe.addr[0], "GET / HTTP/1.1\r\nHost: x\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 408 ") || !strings.Contains(got, "request timeout") {
+		t.Errorf("an unfinished head got %q; want 408", got)
 	}
 }

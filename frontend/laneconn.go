@@ -436,9 +436,20 @@ func (c *clientConn) flush(lp *loop) {
 }
 
 func (c *clientConn) timedOut(lp *loop) {
-	// Waiting for a request (idle_timeout, or read_timeout once a head has
-	// begun), or for the client to take the answer (write_timeout): as
-	// fasthttp, the connection is closed.
+	// A head begun and not finished within read_timeout is answered 408,
+	// as the fasthttp path answers it; waiting for a request past
+	// idle_timeout, or for the client to take an answer past
+	// write_timeout, the connection is closed, as fasthttp closes it.
+	if c.state == csIdle && c.heading {
+		status, msg := requestErrorStatus(os.ErrDeadlineExceeded)
+		lp.ln.f.m.unroutedRequests(classIndex(status)).Inc()
+		fd := c.fd
+		lp.forget(fd)
+		lp.dropClient(c)
+		c.fd = -1
+		lp.refuse(fd, status, msg)
+		return
+	}
 	c.close(lp)
 }
 
