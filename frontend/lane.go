@@ -239,6 +239,9 @@ func (lp *loop) staticCtx() *fasthttp.RequestCtx {
 	}
 	lp.sctx.Request.Reset()
 	lp.sctx.Response.Reset()
+	// As the fasthttp server's contexts (DisableHeaderNamesNormalizing).
+	lp.sctx.Request.Header.DisableNormalizing()
+	lp.sctx.Response.Header.DisableNormalizing()
 	return lp.sctx
 }
 

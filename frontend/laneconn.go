@@ -188,7 +188,6 @@ func (c *clientConn) start(lp *loop) {
 // connection, to the fasthttp server, which sends it with sendfile.
 func (c *clientConn) static(lp *loop, rel string) {
 	ctx := lp.staticCtx()
-	ctx.Request.Header.DisableNormalizing()
 	lp.rd.Reset(c.buf[c.r : c.r+c.req.headLen])
 	lp.br.Reset(&lp.rd)
 	if err := ctx.Request.Header.Read(lp.br); err != nil {
