@@ -201,10 +201,13 @@ func (f *Frontend) shutdown(servers []*fasthttp.Server, ln *lane) error {
 	f.logger.Info("draining", "grace", grace)
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	var wg sync.WaitGroup
 	if ln != nil {
-		wg.Go(func() { ln.shutdown(sctx) })
+		// The loops first: what they give the fasthttp servers while
+		// they drain (a request they do not take, a connection after an
+		// answer laneHard finished) is served by them, then drained.
+		ln.shutdown(sctx)
 	}
+	var wg sync.WaitGroup
 	for _, srv := range servers {
 		wg.Go(func() {
 			if err := srv.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {

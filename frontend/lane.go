@@ -47,6 +47,10 @@ type lane struct {
 	// with the fasthttp pool's own stay within the upstream's max_conns.
 	upConns sync.Map // string → *atomic.Int64
 	done    chan struct{}
+	// hard counts the exchanges laneHard is finishing, which shutdown
+	// waits for as for the loops' own; stopping is set once it begins.
+	hard     sync.WaitGroup
+	stopping atomic.Bool
 }
 
 // laneListener is a listener whose connections the loops accept.
@@ -112,6 +116,7 @@ func listenerFD(l net.Listener) (int, error) {
 // shutdown stops accepting, closes idle connections, lets requests in
 // flight finish, and closes what is left when ctx ends.
 func (ln *lane) shutdown(ctx context.Context) {
+	ln.stopping.Store(true)
 	for _, lp := range ln.loops {
 		lp.stopping.Store(true)
 		lp.wake()
@@ -124,6 +129,12 @@ func (ln *lane) shutdown(ctx context.Context) {
 			lp.wake()
 		}
 		<-ln.done
+	}
+	hard := make(chan struct{})
+	go func() { ln.hard.Wait(); close(hard) }()
+	select {
+	case <-hard:
+	case <-ctx.Done():
 	}
 }
 
@@ -148,8 +159,9 @@ type loop struct {
 	force    atomic.Bool
 	stopped  bool // stopping seen: listeners left
 
-	mu    sync.Mutex
-	inbox []*upConn // connections adopt gives back, for the pool
+	mu     sync.Mutex
+	inbox  []*upConn // connections adopt gives back, for the pool
+	closed bool      // the loop has ended: adopt closes what it would give
 
 	fds     map[int32]laneFD
 	clients int
@@ -222,13 +234,26 @@ func (lp *loop) unlisten() {
 }
 
 func (lp *loop) closeFDs() {
+	lp.mu.Lock()
+	lp.closed = true
+	for _, u := range lp.inbox {
+		unix.Close(u.fd)
+	}
+	lp.inbox = nil
 	unix.Close(lp.wakefd)
 	unix.Close(lp.epfd)
+	lp.mu.Unlock()
 }
 
+// wake nudges the loop out of its wait, unless it has ended (its
+// eventfd's number may then be another file's).
 func (lp *loop) wake() {
-	var one = [8]byte{1}
-	_, _ = unix.Write(lp.wakefd, one[:])
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if !lp.closed {
+		var one = [8]byte{1}
+		_, _ = unix.Write(lp.wakefd, one[:])
+	}
 }
 
 // staticCtx is the loop's request context for serveStatic, emptied.
@@ -406,7 +431,7 @@ func (l laneListener) event(lp *loop, _ uint32) {
 		lp.clients++
 		lp.ln.conns.Add(1)
 		lp.ln.lconns[l.index].Add(1)
-		c.deadline = lp.now.Add(cfg.IdleTimeout.D())
+		c.deadline = lp.now.Add(cfg.ReadTimeout.D()) // the first request's, as fasthttp
 	}
 }
 

@@ -139,6 +139,10 @@ func (c *clientConn) serve(lp *loop) {
 		n := parseLaneRequest(in, &c.req, cfg.MaxHeaders)
 		switch {
 		case n == 0 && len(in) < int(cfg.MaxHeaderSize) && !c.eof:
+			if !c.heading { // begun behind an earlier request
+				c.heading = true
+				c.deadline = lp.now.Add(cfg.ReadTimeout.D())
+			}
 			if c.unread {
 				c.read(lp)
 				continue
@@ -401,7 +405,7 @@ func (c *clientConn) account(lp *loop, resp *fasthttp.Response) {
 			lr.user, _, _ = parseBasicAuth(q.authorization)
 		}
 	}
-	f.account(c.x.r, resp, int64(c.req.headLen), al, lr, c.peer, c.x.start)
+	f.account(c.x.r, resp, int64(c.req.headLen-c.req.lineLen), al, lr, c.peer, c.x.start)
 }
 
 // flush writes the answer; once it is out, the next request is served.
@@ -525,8 +529,8 @@ func (lp *loop) pooled(p *pool, a int) *upConn {
 // not closed (rawsock.Socket.Quiet).
 func socketQuiet(fd int) bool {
 	var b [1]byte
-	n, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	return n < 0 || err == unix.EAGAIN
+	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == unix.EAGAIN // not bytes, an end, or an error
 }
 
 // dial opens a connection to address a, without waiting for it.
@@ -640,8 +644,7 @@ func (u *upConn) read(lp *loop) {
 		switch {
 		case n > 0:
 			u.n += n
-			u.got = true
-			u.deadline = lp.now.Add(u.pool.readTimeout)
+			u.got = true // read_timeout runs from the request's sending, as on the fasthttp path
 		case err == nil:
 			eof = true
 		case err == unix.EINTR:
@@ -662,8 +665,12 @@ func (u *upConn) limit() int {
 	if u.headLen > 0 {
 		return u.headLen + u.bodyLen
 	}
-	return 64 << 10
+	return maxUpstreamHead
 }
+
+// maxUpstreamHead is the longest answer head taken, as the fasthttp path's
+// HostClient reads heads through a 32 KiB buffer (longer: 502).
+const maxUpstreamHead = 32 << 10
 
 // parse looks at what came of the answer: its head, then its body. It is
 // true while the exchange waits for more of it.
@@ -677,7 +684,7 @@ func (u *upConn) parse(lp *loop, eof bool) bool {
 				u.hard(lp) // bare line feeds: fasthttp reads them
 			case eof:
 				u.failed(lp, io.EOF)
-			case u.n >= 64<<10:
+			case u.n >= maxUpstreamHead:
 				u.failed(lp, errHeadTooLarge)
 			default:
 				return true
@@ -732,7 +739,9 @@ var errHeadTooLarge = &net.OpError{Op: "read", Err: os.ErrInvalid}
 func (u *upConn) done(lp *loop) {
 	c, resp := u.client, &u.resp
 	code := resp.StatusCode()
-	reuse := u.n == u.headLen+u.bodyLen && !resp.Header.ConnectionClose() && !(c.req.head && declaresBody(&resp.Header))
+	// Not when the answer came before the whole request went (the rest
+	// would go out ahead of the next one).
+	reuse := u.n == u.headLen+u.bodyLen && len(u.out) == 0 && !resp.Header.ConnectionClose() && !(c.req.head && declaresBody(&resp.Header))
 	// Looked at before reuse, too, when reading stopped at a full buffer:
 	// bytes past the answer may wait unread, and would not be signalled
 	// again.
@@ -834,6 +843,7 @@ func (u *upConn) hard(lp *loop) {
 		c.x.rt.release()
 		return
 	}
+	lp.ln.hard.Add(1)
 	go lp.ln.f.laneHard(lp.ln, c, u, cl, up)
 }
 
@@ -843,9 +853,13 @@ func (u *upConn) hard(lp *loop) {
 // client connection goes to the fasthttp server. up is closed at the end
 // (not pooled: the loops' pools are theirs).
 func (f *Frontend) laneHard(ln *lane, c *clientConn, u *upConn, client, up *net.TCPConn) {
+	defer ln.hard.Done()
 	x := &c.x
 	defer x.rt.release()
 	cfg := x.rt.cfg
+	if ln.stopping.Load() {
+		c.closeAfter = true // shutting down: answered, then closed, as the loops' own
+	}
 	p := x.r.pool
 	cc := newSockConn(client, cfg.WriteTimeout.D(), cfg.ReadTimeout.D())
 	uc := newCoarseConn(newSockConn(up, p.writeTimeout, 0), p.readTimeout)
@@ -883,6 +897,7 @@ func (f *Frontend) laneHard(ln *lane, c *clientConn, u *upConn, client, up *net.
 		f.logger.Warn("upstream failed", "upstream", p.name, "path", string(c.req.path), "status", status, "err", err)
 		resp.Reset()
 		setErrorPage(resp, x.rt, status)
+		resp.Header.SetServer(serverName) // what fasthttp's server adds
 	case body != nil:
 		t, _ := p.clients[u.a].Transport.(transport)
 		body.cut = t.cut
@@ -910,7 +925,7 @@ func (f *Frontend) laneHard(ln *lane, c *clientConn, u *upConn, client, up *net.
 			lr.user, _, _ = parseBasicAuth(q.authorization)
 		}
 	}
-	f.account(x.r, resp, int64(c.req.headLen), al, lr, c.peer, x.start)
+	f.account(x.r, resp, int64(c.req.headLen-c.req.lineLen), al, lr, c.peer, x.start)
 	bw := bufio.NewWriterSize(cc, writeBufferSize)
 	err = resp.Write(bw)
 	if err == nil {
@@ -970,6 +985,11 @@ func (ln *lane) adopt(u *upConn, tc *net.TCPConn) {
 	*u = upConn{fd: fd, addr: u.addr, a: u.a, pool: u.pool, reused: true, suspect: true, buf: u.buf[:0]}
 	lp := ln.loops[fd%len(ln.loops)]
 	lp.mu.Lock()
+	if lp.closed {
+		lp.mu.Unlock()
+		unix.Close(fd)
+		return
+	}
 	lp.inbox = append(lp.inbox, u)
 	lp.mu.Unlock()
 	lp.wake()

@@ -3,6 +3,7 @@ package frontend
 import (
 	"bytes"
 	"strings"
+	"unicode"
 )
 
 // laneRequest is a request head in the shape the event loop serves itself
@@ -28,6 +29,7 @@ type laneRequest struct {
 	referer, userAgent    []byte
 	authorization         []byte
 	nfields, headLen      int
+	lineLen               int // the request line's, with its CRLF
 	hasConn, hasAcceptEnc bool
 }
 
@@ -57,6 +59,7 @@ func parseLaneRequest(b []byte, r *laneRequest, maxHeaders int) int {
 	if !r.requestLine(line) {
 		return -1
 	}
+	r.lineLen = len(line) + 2
 	r.fields = rest
 	for off := 0; off < len(rest); {
 		i := bytes.Index(rest[off:], crlf)
@@ -107,6 +110,9 @@ func (r *laneRequest) requestLine(line []byte) bool {
 	r.method, r.target, r.path = method, target, target
 	if i := bytes.IndexByte(target, '?'); i >= 0 {
 		r.path, r.query = target[:i], target[i+1:]
+		if len(r.query) == 0 {
+			return false // fasthttp drops the '?': not sent alike
+		}
 	}
 	return normalPath(r.path)
 }
@@ -145,7 +151,9 @@ func (r *laneRequest) field(line []byte, start, end int) bool {
 	}
 	switch {
 	case isField(name, "Host"):
-		if r.host != nil || len(value) == 0 || !validHost(value) {
+		if r.host != nil || len(value) == 0 || !validHost(value) || bytes.ContainsFunc(value, unicode.IsUpper) {
+			// Upper case: fasthttp sends the Host (and VHM's host) in
+			// lower case; rare enough to leave to it.
 			return false
 		}
 		r.host = value
@@ -161,12 +169,14 @@ func (r *laneRequest) field(line []byte, start, end int) bool {
 			return false
 		}
 		r.hasConn, r.conn = true, [2]int{start, end}
-	case isField(name, "Accept-Encoding"):
+	case string(name) == "Accept-Encoding":
+		// Exactly so spelled, as the fasthttp path reads it (Peek, with
+		// names not normalized); another spelling is only forwarded.
 		if r.hasAcceptEnc {
 			return false
 		}
 		r.hasAcceptEnc, r.acceptEncoding = true, value
-	case isField(name, "Referer"):
+	case string(name) == "Referer": // as Accept-Encoding
 		return r.once(&r.referer, value)
 	case isField(name, "User-Agent"):
 		return r.once(&r.userAgent, value)

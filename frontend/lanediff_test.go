@@ -1,0 +1,446 @@
+package frontend_test
+
+// The event loops (lane.go) held to the fasthttp path: each test runs the
+// same exchange with the loops on and off, on 127.0.0.1 ports the kernel
+// picks. (From a review of the loops; each failed on the first version.)
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cairnstack/cairn/frontend"
+	"github.com/cairnstack/cairn/internal/sitefile"
+)
+
+// startAt is startFrontend with the loops on or off (one loop).
+func startAt(t *testing.T, cfg *frontend.Config, loops bool) *running {
+	t.Helper()
+	cfg.Listeners = []frontend.Listener{{Addr: "127.0.0.1:0"}}
+	if cfg.AccessLog == "stdout" || cfg.AccessLog == "" {
+		cfg.AccessLog = "off"
+	}
+	cfg.EventLoop = loops
+	cfg.EventLoops = 1
+	if err := cfg.Validate(sitefile.Site{}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	f, err := frontend.New(cfg, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Serve(ctx, []net.Listener{ln}) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			f.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &running{f: f, addr: []string{ln.Addr().String()}, reg: reg, stop: stop}
+}
+
+// upstreamAt serves each connection with serve, with a receive buffer of
+// rcvbuf bytes (0: the kernel's).
+func upstreamAt(t *testing.T, rcvbuf int, serve func(net.Conn)) string {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		if rcvbuf > 0 {
+			_ = c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf) })
+		}
+		return nil
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serve(c) }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func modeName(loops bool) string {
+	if loops {
+		return "loops"
+	}
+	return "fasthttp"
+}
+
+// A byte of the next request pipelined behind one the loop serves: the
+// connection is still cut off after read_timeout.
+func TestBothWaysPipelinedByteNoTimeout(t *testing.T) {
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	for _, loops := range []bool{false, true} {
+		cfg := proxyConfig(up)
+		cfg.ReadTimeout = sitefile.Dur(time.Second)
+		cfg.IdleTimeout = sitefile.Dur(time.Second)
+		fe := startAt(t, cfg, loops)
+		c := dial(t, fe.addr[0], 10*time.Second)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\nG")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = br.ReadByte()
+		t.Logf("%s: connection after answer + 1 byte: %v after %v", modeName(loops), err, time.Since(start).Round(100*time.Millisecond))
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Errorf("%s: connection with a partial head still open after 5s (read_timeout 1s)", modeName(loops))
+		}
+		fe.stop()
+	}
+}
+
+// A lower-case accept-encoding: read alike (not at all) both ways.
+func TestBothWaysAcceptEncodingCase(t *testing.T) {
+	body := strings.Repeat("<p>hello</p>", 400)
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}
+	})
+	got := map[bool]string{}
+	for _, loops := range []bool{false, true} {
+		fe := startAt(t, proxyConfig(up), loops)
+		c := dial(t, fe.addr[0], 5*time.Second)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\naccept-encoding: gzip\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[loops] = resp.Header.Get("Content-Encoding") + "|vary=" + resp.Header.Get("Vary")
+		fe.stop()
+	}
+	t.Logf("fasthttp: %q loops: %q", got[false], got[true])
+	if got[false] != got[true] {
+		t.Errorf("answers differ: fasthttp Content-Encoding %q, loops %q", got[false], got[true])
+	}
+}
+
+// What the upstream is sent for Host: Example.COM and "/a?": the same
+// both ways.
+func TestBothWaysForwardedHostAndQuery(t *testing.T) {
+	var mu sync.Mutex
+	var heads []string
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			var head strings.Builder
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if line == "\r\n" {
+					break
+				}
+				if strings.HasPrefix(line, "GET") || strings.HasPrefix(strings.ToLower(line), "host:") {
+					head.WriteString(strings.TrimSpace(line) + " | ")
+				}
+			}
+			mu.Lock()
+			heads = append(heads, head.String())
+			mu.Unlock()
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	got := map[bool][]string{}
+	for _, loops := range []bool{false, true} {
+		fe := startAt(t, proxyConfig(up), loops)
+		for _, target := range []string{"/a?", "/b"} {
+			c := dial(t, fe.addr[0], 5*time.Second)
+			io.WriteString(c, "GET "+target+" HTTP/1.1\r\nHost: Example.COM\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+		}
+		mu.Lock()
+		got[loops], heads = heads, nil
+		mu.Unlock()
+		fe.stop()
+	}
+	t.Logf("fasthttp: %q", got[false])
+	t.Logf("loops:    %q", got[true])
+	if fmt.Sprint(got[false]) != fmt.Sprint(got[true]) {
+		t.Errorf("upstream saw different requests")
+	}
+}
+
+// A response head of 40 KB: 502 both ways.
+func TestBothWaysLargeResponseHead(t *testing.T) {
+	big := strings.Repeat("a", 40<<10)
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+big+"\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	got := map[bool]int{}
+	for _, loops := range []bool{false, true} {
+		fe := startAt(t, proxyConfig(up), loops)
+		resp, _ := get(t, fe.url("/"))
+		got[loops] = resp.StatusCode
+		fe.stop()
+	}
+	t.Logf("fasthttp: %d loops: %d", got[false], got[true])
+	if got[false] != got[true] {
+		t.Errorf("status differs")
+	}
+}
+
+// An error page made by laneHard (101 from the upstream) has the
+// frontend's Server.
+func TestBothWaysHardErrorPageServer(t *testing.T) {
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n")
+		time.Sleep(200 * time.Millisecond)
+	})
+	got := map[bool]string{}
+	for _, loops := range []bool{false, true} {
+		fe := startAt(t, proxyConfig(up), loops)
+		resp, _ := get(t, fe.url("/"))
+		got[loops] = fmt.Sprintf("%d Server=%q", resp.StatusCode, resp.Header.Get("Server"))
+		fe.stop()
+	}
+	t.Logf("fasthttp: %s loops: %s", got[false], got[true])
+	if got[false] != got[true] {
+		t.Errorf("answers differ")
+	}
+}
+
+// The upstream answers before it has read the whole request: the
+// connection is not pooled with the rest of the request unsent.
+func TestBothWaysAnswerBeforeRequestSent(t *testing.T) {
+	var mu sync.Mutex
+	var streams []string
+	up := upstreamAt(t, 4096, func(c net.Conn) {
+		var b [1]byte
+		var line []byte
+		for !bytes.HasSuffix(line, []byte("\r\n")) { // the request line only
+			if _, err := c.Read(b[:]); err != nil {
+				return
+			}
+			line = append(line, b[0])
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		time.Sleep(700 * time.Millisecond) // not reading meanwhile
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		rest, _ := io.ReadAll(c)
+		mu.Lock()
+		streams = append(streams, string(line)+string(rest))
+		mu.Unlock()
+	})
+	for _, loops := range []bool{false, true} {
+		cfg := proxyConfig(up)
+		cfg.MaxHeaderSize = 1 << 20
+		fe := startAt(t, cfg, loops)
+		c1 := dial(t, fe.addr[0], 5*time.Second)
+		go io.WriteString(c1, "GET /one HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 900<<10)+"\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c1), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		c2 := dial(t, fe.addr[0], 3*time.Second)
+		io.WriteString(c2, "GET /two HTTP/1.1\r\nHost: x\r\n\r\n")
+		time.Sleep(3 * time.Second)
+		mu.Lock()
+		var s string
+		for _, x := range streams {
+			if strings.Contains(x, "/one") {
+				s = x
+			}
+		}
+		streams = nil
+		mu.Unlock()
+		end1 := strings.Index(s, "\r\n\r\n")
+		two := strings.Index(s, "GET /two")
+		t.Logf("%s: upstream connection got %d bytes; first head end at %d, GET /two at %d", modeName(loops), len(s), end1, two)
+		if two >= 0 && (end1 < 0 || two < end1) {
+			t.Errorf("%s: GET /two sent on the connection in the middle of /one's head (desync)", modeName(loops))
+		}
+		fe.stop()
+	}
+}
+
+// A request head that completes after shutdown began, and that the loop
+// gives to the fasthttp server, is answered.
+func TestBothWaysShutdownDropsGiven(t *testing.T) {
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	for _, loops := range []bool{false, true} {
+		fe := startAt(t, proxyConfig(up), loops)
+		c := dial(t, fe.addr[0], 5*time.Second)
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n")
+		time.Sleep(200 * time.Millisecond)
+		done := make(chan struct{})
+		go func() { fe.stop(); close(done) }()
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(c, "\r\nhello")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Errorf("%s: request completed during the grace period: %v; want its answer", modeName(loops), err)
+		} else {
+			t.Logf("%s: %d", modeName(loops), resp.StatusCode)
+		}
+		<-done
+	}
+}
+
+// An upstream that sends its answer a byte at a time, each within
+// read_timeout, the whole well past it: 504 both ways.
+func TestBothWaysTricklingUpstream(t *testing.T) {
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n")
+		for range 4 {
+			time.Sleep(600 * time.Millisecond)
+			io.WriteString(c, "x")
+		}
+		time.Sleep(time.Second)
+	})
+	got := map[bool]string{}
+	for _, loops := range []bool{false, true} {
+		cfg := proxyConfig(up)
+		u := cfg.Upstreams["zope"]
+		u.ReadTimeout = sitefile.Dur(time.Second)
+		cfg.Upstreams["zope"] = u
+		fe := startAt(t, cfg, loops)
+		t0 := time.Now()
+		resp, _ := get(t, fe.url("/"))
+		got[loops] = fmt.Sprintf("%d after %v", resp.StatusCode, time.Since(t0).Round(100*time.Millisecond))
+		fe.stop()
+	}
+	t.Logf("fasthttp: %s; loops: %s", got[false], got[true])
+}
+
+// received_bytes_total for one request: the same both ways.
+func TestBothWaysBytesIn(t *testing.T) {
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	got := map[bool]float64{}
+	for _, loops := range []bool{false, true} {
+		fe := startAt(t, proxyConfig(up), loops)
+		c := dial(t, fe.addr[0], 5*time.Second)
+		io.WriteString(c, "GET /some/long/path/here HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		mfs, _ := fe.reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "cairn_frontend_received_bytes_total" {
+				got[loops] = mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		fe.stop()
+	}
+	t.Logf("received_bytes_total: fasthttp %v, loops %v", got[false], got[true])
+	if got[false] != got[true] {
+		t.Errorf("metric differs")
+	}
+}
+
+// Shutdown with a connection holding one pipelined byte ends after
+// read_timeout, not grace.
+func TestBothWaysShutdownWaitsForByte(t *testing.T) {
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	for _, loops := range []bool{false, true} {
+		cfg := proxyConfig(up)
+		cfg.ReadTimeout = sitefile.Dur(time.Second)
+		cfg.Grace = sitefile.Dur(4 * time.Second)
+		fe := startAt(t, cfg, loops)
+		c := dial(t, fe.addr[0], 10*time.Second)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\nG")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		t0 := time.Now()
+		fe.stop()
+		t.Logf("%s: shutdown took %v (grace 4s, read_timeout 1s)", modeName(loops), time.Since(t0).Round(100*time.Millisecond))
+	}
+}
