@@ -331,14 +331,8 @@ func (c *clientConn) fail(lp *loop, err error) {
 // answer makes resp, the answer to the request in hand, the frontend's as
 // serve makes it, puts it in out (flush sends it), and logs the request.
 func (c *clientConn) answer(lp *loop, resp *fasthttp.Response) {
-	f, x := lp.ln.f, &c.x
-	if x.r != nil && len(x.r.headers) > 0 {
-		setAddedHeaders(resp, x.r.headers)
-	}
-	f.compressResponse(resp, c.req.head, c.req.acceptEncoding)
-	if c.closeAfter {
-		resp.Header.SetConnectionClose()
-	}
+	x := &c.x
+	c.finishHead(lp.ln.f, resp)
 	resp.SkipBody = c.req.head
 	// What fasthttp's server adds when it writes a response.
 	if code := resp.StatusCode(); code >= 200 && code != fasthttp.StatusNoContent && code != fasthttp.StatusNotModified &&
@@ -353,7 +347,7 @@ func (c *clientConn) answer(lp *loop, resp *fasthttp.Response) {
 	if !resp.SkipBody {
 		body = resp.Body()
 	}
-	c.account(lp, resp)
+	c.account(lp.ln.f, resp)
 	c.r += c.req.headLen
 	x.rt.release()
 	*x = exchange{request: x.request[:0]}
@@ -392,9 +386,21 @@ func (c *clientConn) writev(head, body []byte) int {
 	}
 }
 
+// finishHead does to the answer to the request in hand what serve does
+// after a route: the route's headers, compression; and Connection: close
+// when the connection ends with it.
+func (c *clientConn) finishHead(f *Frontend, resp *fasthttp.Response) {
+	if r := c.x.r; r != nil && len(r.headers) > 0 {
+		setAddedHeaders(resp, r.headers)
+	}
+	f.compressResponse(resp, c.req.head, c.req.acceptEncoding)
+	if c.closeAfter {
+		resp.Header.SetConnectionClose()
+	}
+}
+
 // account counts and logs the request in hand, answered with resp.
-func (c *clientConn) account(lp *loop, resp *fasthttp.Response) {
-	f := lp.ln.f
+func (c *clientConn) account(f *Frontend, resp *fasthttp.Response) {
 	al := f.access.Load()
 	var lr logRequest
 	if al != nil {
@@ -405,6 +411,7 @@ func (c *clientConn) account(lp *loop, resp *fasthttp.Response) {
 			lr.user, _, _ = parseBasicAuth(q.authorization)
 		}
 	}
+	// Received: the head without its request line, as RawHeaders counts.
 	f.account(c.x.r, resp, int64(c.req.headLen-c.req.lineLen), al, lr, c.peer, c.x.start)
 }
 
@@ -909,23 +916,8 @@ func (f *Frontend) laneHard(ln *lane, c *clientConn, u *upConn, client, up *net.
 		release(reusable)
 		adaptResponse(resp)
 	}
-	if len(x.r.headers) > 0 {
-		setAddedHeaders(resp, x.r.headers)
-	}
-	f.compressResponse(resp, c.req.head, c.req.acceptEncoding)
-	if c.closeAfter {
-		resp.Header.SetConnectionClose()
-	}
-	al := f.access.Load()
-	var lr logRequest
-	if al != nil {
-		q := &c.req
-		lr = logRequest{method: q.method, uri: q.target, proto: http11, referer: q.referer, userAgent: q.userAgent, status: resp.StatusCode()}
-		if q.authorization != nil {
-			lr.user, _, _ = parseBasicAuth(q.authorization)
-		}
-	}
-	f.account(x.r, resp, int64(c.req.headLen-c.req.lineLen), al, lr, c.peer, x.start)
+	c.finishHead(f, resp)
+	c.account(f, resp)
 	bw := bufio.NewWriterSize(cc, writeBufferSize)
 	err = resp.Write(bw)
 	if err == nil {
