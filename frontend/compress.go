@@ -12,8 +12,18 @@ import (
 // frontend compresses, whatever the client accepts; it also marks such a
 // response with Vary: Accept-Encoding, since its encoding depends on it.
 func (f *Frontend) compressible(h *fasthttp.ResponseHeader, ctype string, size int64) bool {
+	if len(h.Peek("Content-Encoding")) > 0 || !f.compressibleType(ctype, size) {
+		return false
+	}
+	addVary(h, "Accept-Encoding")
+	return true
+}
+
+// compressibleType is compressible for an answer not encoded already,
+// without marking it.
+func (f *Frontend) compressibleType(ctype string, size int64) bool {
 	c := f.cfg()
-	if size < int64(c.CompressMinSize) || len(h.Peek("Content-Encoding")) > 0 {
+	if size < int64(c.CompressMinSize) {
 		return false
 	}
 	if i := strings.IndexByte(ctype, ';'); i >= 0 {
@@ -23,7 +33,6 @@ func (f *Frontend) compressible(h *fasthttp.ResponseHeader, ctype string, size i
 	// Compared without allocating: this runs on every response.
 	for _, t := range c.Compress {
 		if strings.EqualFold(t, ctype) {
-			addVary(h, "Accept-Encoding")
 			return true
 		}
 	}
@@ -75,8 +84,17 @@ func setEncoded(resp *fasthttp.Response, enc string, out []byte) {
 	// Zope spells it "Etag".
 	var buf [128]byte
 	if et := appendFieldFold(buf[:0], resp.Header.All(), "ETag"); len(et) > 0 && !bytes.HasPrefix(et, []byte("W/")) {
-		replaceFold(&resp.Header, "ETag", "W/"+string(et))
+		replaceFold(&resp.Header, "ETag", weakETag(string(et)))
 	}
+}
+
+// weakETag is a validator made weak (W/), as nginx makes the one of an
+// answer it compressed.
+func weakETag(et string) string {
+	if strings.HasPrefix(et, "W/") {
+		return et
+	}
+	return "W/" + et
 }
 
 // acceptedEncoding picks "br" or "gzip" from an Accept-Encoding header,

@@ -170,11 +170,13 @@ type loop struct {
 	sweep   time.Time
 
 	// Scratch for answers read whole.
-	resp fasthttp.Response
-	sctx *fasthttp.RequestCtx // for static files (staticCtx)
-	rd   bytes.Reader
-	br   *bufio.Reader
-	up   []byte // an upstream request being built
+	resp    fasthttp.Response
+	sctx    *fasthttp.RequestCtx // for static files (staticCtx)
+	date    []byte               // "Date: …\r\n" of dateSec (appendDate)
+	dateSec int64
+	rd      bytes.Reader
+	br      *bufio.Reader
+	up      []byte // an upstream request being built
 }
 
 // laneFD is what a registered descriptor stands for.
@@ -254,6 +256,16 @@ func (lp *loop) wake() {
 		var one = [8]byte{1}
 		_, _ = unix.Write(lp.wakefd, one[:])
 	}
+}
+
+// appendDate appends the Date field, formatted once a second.
+func (lp *loop) appendDate(b []byte) []byte {
+	if sec := lp.now.Unix(); sec != lp.dateSec || lp.date == nil {
+		lp.dateSec = sec
+		lp.date = lp.now.UTC().AppendFormat(append(lp.date[:0], "Date: "...), http1Date)
+		lp.date = append(lp.date, "\r\n"...)
+	}
+	return append(b, lp.date...)
 }
 
 // staticCtx is the loop's request context for serveStatic, emptied.

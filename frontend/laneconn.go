@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -170,7 +171,12 @@ func (c *clientConn) start(lp *loop) {
 	}
 	c.x = exchange{rt: rt, r: r, start: lp.now, request: c.x.request[:0]}
 	if r.static != nil {
-		c.static(lp, r.rest(path, groups))
+		if c.req.close {
+			c.closeAfter = true
+		}
+		if !c.staticCached(lp, r.rest(path, groups)) {
+			c.static(lp, r.rest(path, groups))
+		}
 		return
 	}
 	if !c.buildRequest() {
@@ -204,12 +210,80 @@ func (c *clientConn) static(lp *loop, rel string) {
 		c.replay(lp)
 		return
 	}
-	if c.req.close {
-		c.closeAfter = true
-	}
 	c.state, c.heading, c.deadline = csUpstream, false, time.Time{}
 	c.answer(lp, &ctx.Response)
 	c.flush(lp)
+}
+
+// staticCached answers the commonest static request, a whole file in the
+// static cache without conditions, with the head serveStatic and the
+// fasthttp server would give it, written directly; false when the
+// request is not that (static then takes it, and looks the file up
+// again).
+func (c *clientConn) staticCached(lp *loop, rel string) bool {
+	r, f := c.x.r, lp.ln.f
+	if c.req.conditional || r.Expires.D() > 0 || len(r.headers) > 0 {
+		return false
+	}
+	e, file, err := r.static.lookup(rel, r.Index, bytes.HasSuffix(c.req.path, []byte("/")), lp.now)
+	if err != nil || file != nil {
+		if file != nil {
+			file.Close()
+		}
+		return false
+	}
+	body, enc := e.body, ""
+	// Not for HEAD, as serveStatic (which answers it before looking at
+	// compression: the known gap beside nginx, README).
+	vary := !c.req.head && e.size <= maxCompressStatic && f.compressibleType(e.ctype, e.size)
+	if vary {
+		if enc = acceptedEncoding(c.req.acceptEncoding); enc != "" {
+			body = r.static.encoded(e, enc)
+		}
+	}
+	b := append(c.out[:0], "HTTP/1.1 200 OK\r\nServer: "+serverName+"\r\n"...)
+	b = lp.appendDate(b)
+	b = appendField(b, "Content-Type", e.ctype)
+	if enc != "" {
+		b = appendField(b, "Content-Encoding", enc)
+	}
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n"...)
+	if enc == "" {
+		b = appendField(b, "ETag", e.etag)
+		b = appendField(b, "Accept-Ranges", "bytes")
+	} else {
+		b = appendField(b, "ETag", weakETag(e.etag))
+	}
+	b = appendField(b, "Last-Modified", e.lastMod)
+	if r.CacheControl != "" {
+		b = appendField(b, "Cache-Control", r.CacheControl)
+	}
+	if vary {
+		b = appendField(b, "Vary", "Accept-Encoding")
+	}
+	if c.closeAfter {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	c.out = append(b, "\r\n"...)
+	resp := &lp.resp
+	resp.Reset()
+	resp.SetBodyRaw(body)
+	if c.req.head {
+		resp.SkipBody, body = true, nil
+	}
+	c.state, c.heading, c.deadline = csUpstream, false, time.Time{}
+	c.emit(lp, resp, body)
+	c.flush(lp)
+	return true
+}
+
+func appendField(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
 }
 
 // buildRequest writes the request for the upstream: the client's, with the
@@ -331,7 +405,6 @@ func (c *clientConn) fail(lp *loop, err error) {
 // answer makes resp, the answer to the request in hand, the frontend's as
 // serve makes it, puts it in out (flush sends it), and logs the request.
 func (c *clientConn) answer(lp *loop, resp *fasthttp.Response) {
-	x := &c.x
 	c.finishHead(lp.ln.f, resp)
 	resp.SkipBody = c.req.head
 	// What fasthttp's server adds when it writes a response.
@@ -347,6 +420,13 @@ func (c *clientConn) answer(lp *loop, resp *fasthttp.Response) {
 	if !resp.SkipBody {
 		body = resp.Body()
 	}
+	c.emit(lp, resp, body)
+}
+
+// emit logs the request in hand, answered with resp, whose head is in out
+// and body is body, and sends them as far as the socket takes them.
+func (c *clientConn) emit(lp *loop, resp *fasthttp.Response, body []byte) {
+	x := &c.x
 	c.account(lp.ln.f, resp)
 	c.r += c.req.headLen
 	x.rt.release()

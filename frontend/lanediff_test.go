@@ -8,10 +8,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -442,5 +445,55 @@ func TestBothWaysShutdownWaitsForByte(t *testing.T) {
 		t0 := time.Now()
 		fe.stop()
 		t.Logf("%s: shutdown took %v (grace 4s, read_timeout 1s)", modeName(loops), time.Since(t0).Round(100*time.Millisecond))
+	}
+}
+
+// A file from the static cache (the loop writes its head itself): the same
+// status, fields and body both ways, compressed or not, to GET and HEAD.
+func TestBothWaysStaticCached(t *testing.T) {
+	dir := t.TempDir()
+	page := strings.Repeat("<p>static</p>", 200)
+	if err := os.WriteFile(dir+"/a.html", []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/b.bin", []byte("binary"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := map[bool][]string{}
+	for _, loops := range []bool{false, true} {
+		cfg := frontend.NewConfig()
+		cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{{Path: "/", Static: dir, CacheControl: "public, max-age=60"}}}}
+		fe := startAt(t, cfg, loops)
+		for _, req := range []string{
+			"GET /a.html HTTP/1.1\r\nHost: x\r\n\r\n",
+			"GET /a.html HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+			"GET /a.html HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br;q=1, gzip;q=0.5\r\n\r\n",
+			"HEAD /a.html HTTP/1.1\r\nHost: x\r\n\r\n",
+			"GET /b.bin HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
+			"GET /b.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		} {
+			c := dial(t, fe.addr[0], 5*time.Second)
+			if _, err := io.WriteString(c, req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: req[:strings.IndexByte(req, ' ')]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Header.Del("Date")
+			var fields []string
+			for k, v := range resp.Header {
+				fields = append(fields, k+": "+strings.Join(v, ","))
+			}
+			sort.Strings(fields)
+			got[loops] = append(got[loops], fmt.Sprintf("%d %v %d %x", resp.StatusCode, fields, resp.ContentLength, sha256.Sum256(body)))
+			c.Close()
+		}
+	}
+	for i := range got[false] {
+		if got[false][i] != got[true][i] {
+			t.Errorf("answer %d:\n fasthttp %s\n loops    %s", i, got[false][i], got[true][i])
+		}
 	}
 }

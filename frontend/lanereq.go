@@ -28,6 +28,7 @@ type laneRequest struct {
 	host, acceptEncoding  []byte
 	referer, userAgent    []byte
 	authorization         []byte
+	conditional           bool // If-* or Range: static answers go through serveStatic
 	nfields, headLen      int
 	lineLen               int // the request line's, with its CRLF
 	hasConn, hasAcceptEnc bool
@@ -182,6 +183,8 @@ func (r *laneRequest) field(line []byte, start, end int) bool {
 		return r.once(&r.userAgent, value)
 	case isField(name, "Authorization"):
 		return r.once(&r.authorization, value)
+	case len(name) >= 5 && (name[0]|0x20 == 'i' && name[1] == '-' || name[0]|0x20 == 'r' && isField(name, "Range")):
+		r.conditional = true // If-None-Match, If-Modified-Since, If-Range, …, Range
 	case isField(name, "Content-Length"), isField(name, "Expect"), isHopHeader(name), forwardingName(name) != "":
 		// A body, hop-by-hop options, or a forwarding chain: the
 		// fasthttp server's.
