@@ -166,6 +166,7 @@ type loop struct {
 	fds     map[int32]laneFD
 	clients int
 	idle    map[string][]*upConn // by address, most recently used last
+	waiting []*clientConn        // requests waiting for an address under max_conns (wait)
 	now     time.Time
 	sweep   time.Time
 
@@ -279,6 +280,7 @@ func (lp *loop) staticCtx() *fasthttp.RequestCtx {
 	// As the fasthttp server's contexts (DisableHeaderNamesNormalizing).
 	lp.sctx.Request.Header.DisableNormalizing()
 	lp.sctx.Response.Header.DisableNormalizing()
+	lp.sctx.Response.Header.SetNoDefaultContentType(true)
 	return lp.sctx
 }
 
@@ -372,6 +374,7 @@ func (lp *loop) expire() {
 			lp.paused = true
 		}
 	}
+	lp.retryWaiting()
 	for _, h := range lp.fds {
 		switch x := h.(type) {
 		case *clientConn:
@@ -382,6 +385,35 @@ func (lp *loop) expire() {
 			if !x.deadline.IsZero() && lp.now.After(x.deadline) {
 				x.timedOut(lp)
 			}
+		}
+	}
+}
+
+// wait parks a request whose upstream addresses are all at max_conns;
+// retryWaiting sends it once a connection can be had, or answers 503
+// after connect_timeout, as the fasthttp path (kind "busy").
+func (lp *loop) wait(c *clientConn) {
+	if c.x.waitUntil.IsZero() {
+		c.x.waitUntil = lp.now.Add(c.x.r.pool.connectTimeout)
+	}
+	lp.waiting = append(lp.waiting, c)
+}
+
+// retryWaiting tries the parked requests again: on every sweep, and when
+// a connection of the loop's is closed or pooled.
+func (lp *loop) retryWaiting() {
+	if len(lp.waiting) == 0 {
+		return
+	}
+	waiting := lp.waiting
+	lp.waiting = nil
+	for _, c := range waiting {
+		switch {
+		case c.fd < 0 || c.x.rt == nil || c.x.up != nil:
+		case lp.now.After(c.x.waitUntil):
+			c.fail(lp, fasthttp.ErrNoFreeConns)
+		default:
+			c.send(lp)
 		}
 	}
 }

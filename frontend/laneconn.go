@@ -54,7 +54,10 @@ type exchange struct {
 	request []byte // for the upstream
 	tried   uint64 // addresses that failed to connect, for this request
 	lastErr error  // of the last of them
-	stale   int    // pooled connections found closed, for this request
+	// waitUntil is when a request waiting for a connection (loop.wait)
+	// gives up.
+	waitUntil time.Time
+	stale     int // pooled connections found closed, for this request
 }
 
 // maxStaleRetries bounds how many pooled connections one request may find
@@ -344,10 +347,14 @@ func (c *clientConn) send(lp *loop) {
 		if u == nil {
 			var err error
 			if u, err = lp.dial(p, a); err != nil {
-				if err == errNoConn {
-					// At max_conns, or not resolved: the fasthttp path
-					// waits for a connection, as it does for its own.
+				switch err {
+				case errNoAddr: // the fasthttp path resolves it itself
 					c.replay(lp)
+					return
+				case errBusy:
+					// At max_conns: wait, as the fasthttp path waits for
+					// one of its own, up to connect_timeout.
+					lp.wait(c)
 					return
 				}
 				c.dialFailed(lp, a, err)
@@ -397,6 +404,7 @@ func (c *clientConn) fail(lp *loop, err error) {
 	lp.ln.f.logger.Warn("upstream failed", "upstream", p.name, "path", string(c.req.path), "status", status, "err", err)
 	resp := &lp.resp
 	resp.Reset()
+	resp.Header.SetNoDefaultContentType(true)
 	setErrorPage(resp, x.rt, status)
 	c.answer(lp, resp)
 	c.flush(lp)
@@ -578,13 +586,18 @@ type upConn struct {
 	n          int
 	headLen    int // of the answer in buf; 0 until it is whole
 	bodyLen    int
-	interim    int // 1xx answers skipped
+	interim    int  // 1xx answers skipped
+	eof        bool // the upstream closed (or reset) the connection
 	resp       fasthttp.Response
 	deadline   time.Time
 }
 
-// errNoConn: no connection may be opened to the address by the loop.
-var errNoConn = &net.OpError{Op: "lane", Err: os.ErrDeadlineExceeded}
+// errNoAddr: the address did not resolve when the configuration was
+// loaded; errBusy: the address has max_conns connections.
+var (
+	errNoAddr = errors.New("frontend: upstream address not resolved")
+	errBusy   = errors.New("frontend: upstream at max_conns")
+)
 
 // pooled takes an idle connection to address a, if the loop has one that
 // is still open.
@@ -629,9 +642,21 @@ func (lp *loop) dial(p *pool, a int) (*upConn, error) {
 	if maxConns <= 0 {
 		maxConns = fasthttp.DefaultMaxConnsPerHost
 	}
-	if sa == nil || int(count.Load())+hc.ConnsCount() >= maxConns {
-		return nil, errNoConn
+	if sa == nil {
+		return nil, errNoAddr
 	}
+	// Taken before the connection is made (the loops share the count);
+	// given back below if it fails.
+	if int(count.Add(1))+hc.ConnsCount() > maxConns {
+		count.Add(-1)
+		return nil, errBusy
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			count.Add(-1)
+		}
+	}()
 	domain := unix.AF_INET
 	if _, ok := sa.(*unix.SockaddrInet6); ok {
 		domain = unix.AF_INET6
@@ -651,7 +676,7 @@ func (lp *loop) dial(p *pool, a int) (*upConn, error) {
 		unix.Close(fd)
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: err}
 	}
-	count.Add(1)
+	ok = true
 	u.deadline = lp.now.Add(p.connectTimeout)
 	return u, nil
 }
@@ -739,10 +764,20 @@ func (u *upConn) read(lp *loop) {
 			u.parse(lp, false)
 			return
 		default:
+			// An answer may have come whole before the reset (a server
+			// that refuses a request, answers and closes at once).
+			if u.n > 0 {
+				u.eof = true
+				if u.parse(lp, true) {
+					u.failed(lp, os.NewSyscallError("read", err))
+				}
+				return
+			}
 			u.failed(lp, os.NewSyscallError("read", err))
 			return
 		}
 	}
+	u.eof = eof
 	u.parse(lp, eof)
 }
 
@@ -781,6 +816,7 @@ func (u *upConn) parse(lp *loop, eof bool) bool {
 		resp := &u.resp
 		resp.Reset()
 		resp.Header.DisableNormalizing()
+		resp.Header.SetNoDefaultContentType(true) // as the fasthttp server's
 		lp.rd.Reset(u.buf[:end+4])
 		lp.br.Reset(&lp.rd)
 		if err := resp.Header.Read(lp.br); err != nil {
@@ -828,7 +864,7 @@ func (u *upConn) done(lp *loop) {
 	code := resp.StatusCode()
 	// Not when the answer came before the whole request went (the rest
 	// would go out ahead of the next one).
-	reuse := u.n == u.headLen+u.bodyLen && len(u.out) == 0 && !resp.Header.ConnectionClose() && !(c.req.head && declaresBody(&resp.Header))
+	reuse := u.n == u.headLen+u.bodyLen && len(u.out) == 0 && !u.eof && !resp.Header.ConnectionClose() && !(c.req.head && declaresBody(&resp.Header))
 	// Looked at before reuse, too, when reading stopped at a full buffer:
 	// bytes past the answer may wait unread, and would not be signalled
 	// again.
@@ -853,6 +889,7 @@ func (u *upConn) done(lp *loop) {
 	} else {
 		u.close(lp)
 	}
+	lp.retryWaiting()
 	c.flush(lp)
 }
 
@@ -954,6 +991,7 @@ func (f *Frontend) laneHard(ln *lane, c *clientConn, u *upConn, client, up *net.
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.Header.DisableNormalizing()
+	resp.Header.SetNoDefaultContentType(true)
 	resp.SkipBody = c.req.head
 	first := bytes.NewReader(u.buf[:u.n])
 	br := bufio.NewReaderSize(io.MultiReader(first, uc), 32<<10)

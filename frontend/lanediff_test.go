@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -495,5 +496,106 @@ func TestBothWaysStaticCached(t *testing.T) {
 		if got[false][i] != got[true][i] {
 			t.Errorf("answer %d:\n fasthttp %s\n loops    %s", i, got[false][i], got[true][i])
 		}
+	}
+}
+
+// Upstream answers that only the loops once read otherwise: an answer
+// followed at once by a reset (a server refusing a large head), one
+// without a Content-Type (none added, so not compressed either), and
+// what the upstream is sent for two Cookie lines.
+func TestBothWaysUpstreamQuirks(t *testing.T) {
+	body := strings.Repeat("u", 2000)
+	var mu sync.Mutex
+	var cookies []string
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			switch req.URL.Path {
+			case "/reset":
+				io.WriteString(c, "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbig\n")
+				c.(*net.TCPConn).SetLinger(0)
+				return
+			case "/untyped":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n"+body)
+			default:
+				mu.Lock()
+				cookies = append(cookies, strings.Join(req.Header.Values("Cookie"), " | "))
+				mu.Unlock()
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		}
+	})
+	for _, loops := range []bool{false, true} {
+		fe := startAt(t, proxyConfig(up), loops)
+		for i := range 3 {
+			if resp, got := get(t, fe.url("/reset")); resp.StatusCode != 431 || got != "big\n" {
+				t.Errorf("%s: an answer followed by a reset, %d: %d %q; want the 431", modeName(loops), i, resp.StatusCode, got)
+			}
+		}
+		resp, got := get(t, fe.url("/untyped"), "Accept-Encoding", "gzip")
+		if ct := resp.Header.Values("Content-Type"); len(ct) != 0 || resp.Header.Get("Content-Encoding") != "" || got != body {
+			t.Errorf("%s: an answer without a type: Content-Type %q, Content-Encoding %q, %d bytes", modeName(loops), ct, resp.Header.Get("Content-Encoding"), len(got))
+		}
+		raw(t, fe.addr[0], "GET /c HTTP/1.1\r\nHost: x\r\nCookie: a=b\r\nCookie: c=d\r\nConnection: close\r\n\r\n")
+	}
+	if len(cookies) != 2 || cookies[0] != cookies[1] || cookies[0] != "a=b; c=d" {
+		t.Errorf("two Cookie lines reached the upstream as %q (fasthttp, loops); want one line, the same both ways", cookies)
+	}
+}
+
+// An address's max_conns holds with the loops too: requests over it wait
+// for a connection, and are all answered.
+func TestBothWaysMaxConns(t *testing.T) {
+	var open, most atomic.Int32
+	up := upstreamAt(t, 0, func(c net.Conn) {
+		n := open.Add(1)
+		defer open.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	for _, loops := range []bool{false, true} {
+		most.Store(0)
+		cfg := proxyConfig(up)
+		u := cfg.Upstreams["zope"]
+		u.MaxConns = 2
+		cfg.Upstreams["zope"] = u
+		fe := startAt(t, cfg, loops)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				c := dial(t, fe.addr[0], 10*time.Second)
+				br := bufio.NewReader(c)
+				for range 5 {
+					io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					if resp.StatusCode != 200 {
+						t.Errorf("%s: %d", modeName(loops), resp.StatusCode)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if m := most.Load(); m > 2 {
+			t.Errorf("%s: %d connections at once to an address with max_conns 2", modeName(loops), m)
+		}
+		fe.stop() // its pooled connections closed before the next mode counts
+		waitFor(t, func() bool { return open.Load() == 0 })
 	}
 }

@@ -29,6 +29,7 @@ type laneRequest struct {
 	referer, userAgent    []byte
 	authorization         []byte
 	conditional           bool // If-* or Range: static answers go through serveStatic
+	hasCookie             bool
 	nfields, headLen      int
 	lineLen               int // the request line's, with its CRLF
 	hasConn, hasAcceptEnc bool
@@ -177,6 +178,14 @@ func (r *laneRequest) field(line []byte, start, end int) bool {
 			return false
 		}
 		r.hasAcceptEnc, r.acceptEncoding = true, value
+	case isField(name, "Cookie"):
+		// fasthttp joins several Cookie lines into one ("a=b; c=d");
+		// waitress would join them with ", ", which Zope reads as one
+		// cookie: a second is the fasthttp path's.
+		if r.hasCookie {
+			return false
+		}
+		r.hasCookie = true
 	case string(name) == "Referer": // as Accept-Encoding
 		return r.once(&r.referer, value)
 	case isField(name, "User-Agent"):
