@@ -44,13 +44,20 @@ func startFrontend(t testing.TB, cfg *frontend.Config) *running {
 // (nil: slog's default).
 func startFrontendLogging(t testing.TB, cfg *frontend.Config, logger *slog.Logger) *running {
 	t.Helper()
+	laneMode(cfg)
+	return startFrontendAsIs(t, cfg, logger)
+}
+
+// startFrontendAsIs is startFrontendLogging with the event loops as cfg
+// has them, whatever CAIRN_EVENT_LOOP says.
+func startFrontendAsIs(t testing.TB, cfg *frontend.Config, logger *slog.Logger) *running {
+	t.Helper()
 	if len(cfg.Listeners) == 0 {
 		cfg.Listeners = []frontend.Listener{{Addr: "127.0.0.1:0"}}
 	}
 	if cfg.AccessLog == "stdout" {
 		cfg.AccessLog = "off"
 	}
-	laneMode(cfg)
 	if err := cfg.Validate(sitefile.Site{}); err != nil {
 		t.Fatal(err)
 	}

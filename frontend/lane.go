@@ -433,6 +433,18 @@ func (lp *loop) add(fd int, h laneFD) error {
 	return nil
 }
 
+// discard removes *fd from the loop and closes it (-1 after); false when
+// it was closed already.
+func (lp *loop) discard(fd *int) bool {
+	if *fd < 0 {
+		return false
+	}
+	lp.forget(*fd)
+	unix.Close(*fd)
+	*fd = -1
+	return true
+}
+
 // forget removes fd from the loop, before it is closed or given away (a
 // descriptor duplicated stays in the epoll set otherwise).
 func (lp *loop) forget(fd int) {

@@ -552,12 +552,9 @@ func (c *clientConn) timedOut(lp *loop) {
 }
 
 func (c *clientConn) close(lp *loop) {
-	if c.fd < 0 {
+	if !lp.discard(&c.fd) {
 		return
 	}
-	lp.forget(c.fd)
-	unix.Close(c.fd)
-	c.fd = -1
 	lp.dropClient(c)
 	if u := c.x.up; u != nil {
 		// Its answer is still to come: the connection cannot carry another.
@@ -929,12 +926,9 @@ func (u *upConn) timedOut(lp *loop) {
 }
 
 func (u *upConn) close(lp *loop) {
-	if u.fd < 0 {
+	if !lp.discard(&u.fd) {
 		return
 	}
-	lp.forget(u.fd)
-	unix.Close(u.fd)
-	u.fd = -1
 	lp.ln.upCount(u.addr).Add(-1)
 	if list := lp.idle[u.addr]; len(list) > 0 {
 		for i, v := range list {

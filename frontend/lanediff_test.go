@@ -22,75 +22,50 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/cairnstack/cairn/frontend"
+	"github.com/cairnstack/cairn/internal/proctest"
 	"github.com/cairnstack/cairn/internal/sitefile"
 )
 
-// startAt is startFrontend with the loops on or off (one loop).
+// startAt is startFrontend with the loops on (one loop) or off.
 func startAt(t *testing.T, cfg *frontend.Config, loops bool) *running {
 	t.Helper()
 	cfg.Listeners = []frontend.Listener{{Addr: "127.0.0.1:0"}}
-	if cfg.AccessLog == "stdout" || cfg.AccessLog == "" {
+	if cfg.AccessLog == "" {
 		cfg.AccessLog = "off"
 	}
 	cfg.EventLoop = loops
 	cfg.EventLoops = 1
-	if err := cfg.Validate(sitefile.Site{}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	f, err := frontend.New(cfg, nil, reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Serve(ctx, []net.Listener{ln}) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-			f.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return &running{f: f, addr: []string{ln.Addr().String()}, reg: reg, stop: stop}
+	return startFrontendAsIs(t, cfg, nil)
 }
 
 // upstreamAt serves each connection with serve, with a receive buffer of
-// rcvbuf bytes (0: the kernel's).
+// rcvbuf bytes.
 func upstreamAt(t *testing.T, rcvbuf int, serve func(net.Conn)) string {
 	t.Helper()
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		if rcvbuf > 0 {
-			_ = c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf) })
-		}
-		return nil
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf) })
 	}}
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return proctest.RawServerOn(t, ln, serve)
+}
+
+// answerEach is an upstream that answers every request with resp.
+func answerEach(t *testing.T, resp string) string {
+	return proctest.RawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			go func() { defer c.Close(); serve(c) }()
+			if _, err := io.WriteString(c, resp); err != nil {
+				return
+			}
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func modeName(loops bool) string {
@@ -103,15 +78,7 @@ func modeName(loops bool) string {
 // A byte of the next request pipelined behind one the loop serves: the
 // connection is still cut off after read_timeout.
 func TestBothWaysPipelinedByteNoTimeout(t *testing.T) {
-	up := upstreamAt(t, 0, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
+	up := answerEach(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	for _, loops := range []bool{false, true} {
 		cfg := proxyConfig(up)
 		cfg.ReadTimeout = sitefile.Dur(time.Second)
@@ -139,15 +106,7 @@ func TestBothWaysPipelinedByteNoTimeout(t *testing.T) {
 // A lower-case accept-encoding: read alike (not at all) both ways.
 func TestBothWaysAcceptEncodingCase(t *testing.T) {
 	body := strings.Repeat("<p>hello</p>", 400)
-	up := upstreamAt(t, 0, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-		}
-	})
+	up := answerEach(t, fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
 	got := map[bool]string{}
 	for _, loops := range []bool{false, true} {
 		fe := startAt(t, proxyConfig(up), loops)
@@ -171,7 +130,7 @@ func TestBothWaysAcceptEncodingCase(t *testing.T) {
 func TestBothWaysForwardedHostAndQuery(t *testing.T) {
 	var mu sync.Mutex
 	var heads []string
-	up := upstreamAt(t, 0, func(c net.Conn) {
+	up := proctest.RawServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			var head strings.Builder
@@ -220,15 +179,7 @@ func TestBothWaysForwardedHostAndQuery(t *testing.T) {
 // A response head of 40 KB: 502 both ways.
 func TestBothWaysLargeResponseHead(t *testing.T) {
 	big := strings.Repeat("a", 40<<10)
-	up := upstreamAt(t, 0, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+big+"\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
+	up := answerEach(t, "HTTP/1.1 200 OK\r\nX-Big: "+big+"\r\nContent-Length: 2\r\n\r\nok")
 	got := map[bool]int{}
 	for _, loops := range []bool{false, true} {
 		fe := startAt(t, proxyConfig(up), loops)
@@ -245,7 +196,7 @@ func TestBothWaysLargeResponseHead(t *testing.T) {
 // An error page made by laneHard (101 from the upstream) has the
 // frontend's Server.
 func TestBothWaysHardErrorPageServer(t *testing.T) {
-	up := upstreamAt(t, 0, func(c net.Conn) {
+	up := proctest.RawServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		if _, err := http.ReadRequest(br); err != nil {
 			return
@@ -324,7 +275,7 @@ func TestBothWaysAnswerBeforeRequestSent(t *testing.T) {
 // A request head that completes after shutdown began, and that the loop
 // gives to the fasthttp server, is answered.
 func TestBothWaysShutdownDropsGiven(t *testing.T) {
-	up := upstreamAt(t, 0, func(c net.Conn) {
+	up := proctest.RawServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			req, err := http.ReadRequest(br)
@@ -357,7 +308,7 @@ func TestBothWaysShutdownDropsGiven(t *testing.T) {
 // An upstream that sends its answer a byte at a time, each within
 // read_timeout, the whole well past it: 504 both ways.
 func TestBothWaysTricklingUpstream(t *testing.T) {
-	up := upstreamAt(t, 0, func(c net.Conn) {
+	up := proctest.RawServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		if _, err := http.ReadRequest(br); err != nil {
 			return
@@ -386,15 +337,7 @@ func TestBothWaysTricklingUpstream(t *testing.T) {
 
 // received_bytes_total for one request: the same both ways.
 func TestBothWaysBytesIn(t *testing.T) {
-	up := upstreamAt(t, 0, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
+	up := answerEach(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	got := map[bool]float64{}
 	for _, loops := range []bool{false, true} {
 		fe := startAt(t, proxyConfig(up), loops)
@@ -422,15 +365,7 @@ func TestBothWaysBytesIn(t *testing.T) {
 // Shutdown with a connection holding one pipelined byte ends after
 // read_timeout, not grace.
 func TestBothWaysShutdownWaitsForByte(t *testing.T) {
-	up := upstreamAt(t, 0, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
+	up := answerEach(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	for _, loops := range []bool{false, true} {
 		cfg := proxyConfig(up)
 		cfg.ReadTimeout = sitefile.Dur(time.Second)
@@ -507,7 +442,7 @@ func TestBothWaysUpstreamQuirks(t *testing.T) {
 	body := strings.Repeat("u", 2000)
 	var mu sync.Mutex
 	var cookies []string
-	up := upstreamAt(t, 0, func(c net.Conn) {
+	up := proctest.RawServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			req, err := http.ReadRequest(br)
@@ -551,7 +486,7 @@ func TestBothWaysUpstreamQuirks(t *testing.T) {
 // for a connection, and are all answered.
 func TestBothWaysMaxConns(t *testing.T) {
 	var open, most atomic.Int32
-	up := upstreamAt(t, 0, func(c net.Conn) {
+	up := proctest.RawServer(t, func(c net.Conn) {
 		n := open.Add(1)
 		defer open.Add(-1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {

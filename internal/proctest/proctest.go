@@ -334,6 +334,12 @@ func RawServer(t testing.TB, serve func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return RawServerOn(t, ln, serve)
+}
+
+// RawServerOn is RawServer on a listener of the caller's (one with socket
+// options of its own).
+func RawServerOn(t testing.TB, ln net.Listener, serve func(net.Conn)) string {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
