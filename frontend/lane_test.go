@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -158,5 +159,50 @@ func TestHeadTimeout(t *testing.T) {
 	got := raw(t, fe.addr[0], "GET / HTTP/1.1\r\nHost: x\r\n")
 	if !strings.HasPrefix(got, "HTTP/1.1 408 ") || !strings.Contains(got, "request timeout") {
 		t.Errorf("an unfinished head got %q; want 408", got)
+	}
+}
+
+// TestLaneHalfClose: a client that sends its last request and its end
+// (a FIN) together, or its end after the last answer, gets every answer
+// and then its connection closed at once, not at idle_timeout: the loops
+// stop reading at a short read, and must then not miss an end that came
+// with the data.
+func TestLaneHalfClose(t *testing.T) {
+	cfg := proxyConfig(laneUpstream(t))
+	cfg.IdleTimeout = sitefile.Dur(time.Minute)
+	fe := startFrontend(t, cfg)
+	req := "GET /h HTTP/1.1\r\nHost: x\r\n\r\n"
+	for _, tc := range []struct {
+		name     string
+		reqs     int
+		together bool
+	}{{"one request and the end together", 1, true}, {"two requests and the end together", 2, true}, {"the end after the answer", 1, false}} {
+		for range 20 {
+			c := dial(t, fe.addr[0], 5*time.Second)
+			if _, err := io.WriteString(c, strings.Repeat(req, tc.reqs)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.together {
+				c.(*net.TCPConn).CloseWrite()
+			}
+			br := bufio.NewReader(c)
+			for i := range tc.reqs {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("%s: answer %d: %v", tc.name, i, err)
+				}
+				if body, _ := io.ReadAll(resp.Body); string(body) != "GET /h " {
+					t.Errorf("%s: answer %d: %q", tc.name, i, body)
+				}
+			}
+			if !tc.together {
+				c.(*net.TCPConn).CloseWrite()
+			}
+			start := time.Now()
+			if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+				t.Fatalf("%s: after the answers: %d bytes, %v after %v; want the connection closed at once", tc.name, n, err, time.Since(start).Round(time.Millisecond))
+			}
+			c.Close()
+		}
 	}
 }

@@ -39,6 +39,7 @@ type clientConn struct {
 	eof        bool // the client will send no more
 	closeAfter bool // close once the answer is sent
 	unread     bool // buf was full: the socket may hold more
+	hup        bool // an event said the client hung up: read to the end
 	heading    bool // part of a head has come: read_timeout runs
 	deadline   time.Time
 	req        laneRequest
@@ -70,6 +71,7 @@ func (c *clientConn) event(lp *loop, ev uint32) {
 		c.flush(lp)
 	}
 	if c.fd >= 0 && ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.hup = c.hup || ev&hangup != 0
 		c.read(lp)
 		if c.fd >= 0 && c.state == csIdle {
 			c.serve(lp)
@@ -78,7 +80,8 @@ func (c *clientConn) event(lp *loop, ev uint32) {
 }
 
 // read takes what the socket holds, as far as buf allows: a head of
-// max_header_size, plus pipelined requests.
+// max_header_size, plus pipelined requests. A read that leaves room in buf
+// has taken all there was (see drained).
 func (c *clientConn) read(lp *loop) {
 	limit := int(lp.ln.f.cfg().MaxHeaderSize) + laneReadSize
 	c.unread = false
@@ -105,7 +108,11 @@ func (c *clientConn) read(lp *loop) {
 				c.heading = true
 				c.deadline = lp.now.Add(lp.ln.f.cfg().ReadTimeout.D())
 			}
+			short := c.w+n < len(c.buf)
 			c.w += n
+			if drained(short, c.hup) {
+				return
+			}
 		case err == nil:
 			c.eof = true
 			return
@@ -585,6 +592,7 @@ type upConn struct {
 	bodyLen    int
 	interim    int  // 1xx answers skipped
 	eof        bool // the upstream closed (or reset) the connection
+	hup        bool // an event said it hung up: read to the end
 	resp       fasthttp.Response
 	deadline   time.Time
 }
@@ -705,9 +713,22 @@ func (u *upConn) event(lp *loop, ev uint32) {
 		return
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		u.hup = u.hup || ev&hangup != 0
 		u.read(lp)
 	}
 }
+
+// hangup are the events after which a socket is read to its end: the
+// peer's FIN (or an error) may already be queued behind the data, and
+// would not be signalled again.
+const hangup = unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR
+
+// drained tells that a read took all a socket held, so that reading on
+// would only get EAGAIN: a read that did not fill its buffer took the
+// whole receive queue, and data that comes later raises a new
+// edge-triggered event (nginx's rule too). Not after a hang-up, whose
+// end of file is read now or never.
+func drained(short, hup bool) bool { return short && !hup }
 
 // write sends the request; false when the connection failed (the
 // request is then retried or answered).
@@ -752,8 +773,13 @@ func (u *upConn) read(lp *loop) {
 		n, err := unix.Read(u.fd, u.buf[u.n:])
 		switch {
 		case n > 0:
+			short := u.n+n < len(u.buf)
 			u.n += n
 			u.got = true // read_timeout runs from the request's sending, as on the fasthttp path
+			if drained(short, u.hup) {
+				u.parse(lp, false)
+				return
+			}
 		case err == nil:
 			eof = true
 		case err == unix.EINTR:
