@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"bufio"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -21,25 +21,43 @@ import (
 //	$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"
 //
 // Lines are buffered and flushed at least once a second and at shutdown.
+// Each is formatted outside any lock and only copied into the buffer
+// under it, and a full buffer is written by the caller that filled it
+// after letting go of the buffer: the event loops log every request, and
+// a lock held for formatting or a file write had one loop waiting on the
+// other (seen in the scheduler's trace).
 type accessLog struct {
-	file *logfile.File
+	file    *logfile.File
+	time    atomic.Pointer[logTime] // $time_local of the latest second
+	scratch sync.Pool               // *[]byte, for formatting a line
 
-	mu      sync.Mutex // guards w, lost, buf and the time cache
-	w       *bufio.Writer
-	lost    error // why lines were dropped since the last flush (a full disk)
-	buf     []byte
-	timeSec int64  // the second timeStr was formatted for
-	timeStr []byte // $time_local, formatted once a second
+	mu    sync.Mutex // guards buf, spare and lost
+	buf   []byte     // lines not yet written
+	spare []byte     // a written buffer, for the next one
+	lost  error      // why lines were dropped since the last flush (a full disk)
+
+	// wmu is held while a buffer is written; it is taken before mu is
+	// let go of, so buffers are written in the order they were filled.
+	wmu sync.Mutex
 }
 
-// appendTime appends $time_local, formatting it only when the second
-// changes (formatting per request was a visible cost in profiles).
+// logTime is $time_local, formatted once a second (formatting per
+// request was a visible cost in profiles).
+type logTime struct {
+	sec int64
+	str []byte
+}
+
+// accessLogBuffer is the size at which buffered lines are written.
+const accessLogBuffer = 64 << 10
+
 func (l *accessLog) appendTime(b []byte, now time.Time) []byte {
-	if sec := now.Unix(); sec != l.timeSec || l.timeStr == nil {
-		l.timeSec = sec
-		l.timeStr = now.AppendFormat(l.timeStr[:0], clfTime)
+	t := l.time.Load()
+	if sec := now.Unix(); t == nil || t.sec != sec {
+		t = &logTime{sec: sec, str: now.AppendFormat(nil, clfTime)}
+		l.time.Store(t)
 	}
-	return append(b, l.timeStr...)
+	return append(b, t.str...)
 }
 
 func openAccessLog(path string) (*accessLog, error) {
@@ -50,41 +68,74 @@ func openAccessLog(path string) (*accessLog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &accessLog{file: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+	return &accessLog{file: f, buf: make([]byte, 0, accessLogBuffer)}, nil
 }
 
 const clfTime = "02/Jan/2006:15:04:05 -0700"
 
-// log writes the line of one request; uri is its request URI as received
-// (proxying may have rewritten the request in place).
 // logLine writes the line of one request; its uri is the request URI as
 // received (proxying may have rewritten the request in place).
 func (l *accessLog) logLine(r logRequest, remote netip.Addr, sent int, now time.Time) {
-	l.mu.Lock()
-	b := l.appendHead(l.buf[:0], &r, remote, now)
+	bp := l.line()
+	b := l.appendHead((*bp)[:0], &r, remote, now)
 	b = strconv.AppendInt(b, int64(sent), 10)
 	b = appendTail(b, &r)
-	l.write(b)
-	l.buf = b
-	l.mu.Unlock()
+	l.add(b)
+	*bp = b
+	l.scratch.Put(bp)
 }
 
-// write buffers a line; l.mu is held. A bufio.Writer keeps its first
-// write error for ever: after a failed write (a full disk) the buffer is
-// dropped, and the writer starts afresh on the file, so that logging
-// resumes once the file takes writes again (or after SIGUSR1's reopen).
-func (l *accessLog) write(b []byte) {
-	if _, err := l.w.Write(b); err != nil {
-		l.dropped(err)
+// line is a scratch buffer for formatting a line.
+func (l *accessLog) line() *[]byte {
+	if bp, ok := l.scratch.Get().(*[]byte); ok {
+		return bp
 	}
+	return new([]byte)
 }
 
-// dropped forgets the buffered lines a write could not take; l.mu is held.
-func (l *accessLog) dropped(err error) {
-	if l.lost == nil {
+// add buffers a line, and writes the buffer out when it is full.
+func (l *accessLog) add(line []byte) {
+	l.mu.Lock()
+	if len(l.buf)+len(line) <= accessLogBuffer || len(l.buf) == 0 {
+		l.buf = append(l.buf, line...)
+		l.mu.Unlock()
+		return
+	}
+	full := l.take()
+	l.buf = append(l.buf, line...)
+	l.mu.Unlock()
+	l.write(full)
+}
+
+// take returns the buffered lines for write, leaving an empty buffer; l.mu
+// is held, and l.wmu is taken, for write to let go of.
+func (l *accessLog) take() []byte {
+	full := l.buf
+	l.buf, l.spare = l.spare[:0], nil
+	if l.buf == nil {
+		l.buf = make([]byte, 0, accessLogBuffer)
+	}
+	l.wmu.Lock()
+	return full
+}
+
+// write writes lines take returned, and lets go of l.wmu. Lines a write
+// cannot take (a full disk) are dropped, and said so at the next flush;
+// the next buffer is tried again.
+func (l *accessLog) write(full []byte) {
+	var err error
+	if len(full) > 0 {
+		_, err = l.file.Write(full)
+	}
+	l.wmu.Unlock()
+	l.mu.Lock()
+	if err != nil && l.lost == nil {
 		l.lost = fmt.Errorf("access log lines lost: %w", err)
 	}
-	l.w.Reset(l.file)
+	if l.spare == nil && cap(full) <= 2*accessLogBuffer {
+		l.spare = full[:0]
+	}
+	l.mu.Unlock()
 }
 
 // pendingLine is the line of a request whose body is still being sent:
@@ -99,9 +150,7 @@ type pendingLine struct {
 // also abandon); writePending completes it. The request's fields are read
 // now: by then fasthttp may have reset them.
 func (l *accessLog) pendingLine(r logRequest, remote netip.Addr, now time.Time) pendingLine {
-	l.mu.Lock()
 	b := l.appendHead(nil, &r, remote, now)
-	l.mu.Unlock()
 	cut := len(b)
 	return pendingLine{line: appendTail(b, &r), cut: cut}
 }
@@ -109,13 +158,13 @@ func (l *accessLog) pendingLine(r logRequest, remote netip.Addr, now time.Time) 
 // writePending writes p with the bytes sent. l is the log of the moment,
 // which a reload may have changed since the line was formatted.
 func (l *accessLog) writePending(p pendingLine, sent int64) {
-	l.mu.Lock()
-	b := append(l.buf[:0], p.line[:p.cut]...)
+	bp := l.line()
+	b := append((*bp)[:0], p.line[:p.cut]...)
 	b = strconv.AppendInt(b, sent, 10)
 	b = append(b, p.line[p.cut:]...)
-	l.write(b)
-	l.buf = b
-	l.mu.Unlock()
+	l.add(b)
+	*bp = b
+	l.scratch.Put(bp)
 }
 
 // logRequest is what a log line says of a request and its answer.
@@ -133,8 +182,7 @@ func requestLine(ctx *fasthttp.RequestCtx, uri []byte) logRequest {
 		referer: ctx.Referer(), userAgent: ctx.UserAgent(), user: user, status: ctx.Response.StatusCode()}
 }
 
-// appendHead appends the line up to $body_bytes_sent; l.mu is held (for
-// the time cache).
+// appendHead appends the line up to $body_bytes_sent.
 func (l *accessLog) appendHead(b []byte, r *logRequest, remote netip.Addr, now time.Time) []byte {
 	b = remote.AppendTo(b)
 	b = append(b, " - "...)
@@ -205,10 +253,11 @@ func appendEscaped(b, v []byte) []byte {
 // the last flush.
 func (l *accessLog) flush() error {
 	l.mu.Lock()
+	full := l.take()
+	l.mu.Unlock()
+	l.write(full)
+	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.w.Flush(); err != nil {
-		l.dropped(err)
-	}
 	err := l.lost
 	l.lost = nil
 	return err
@@ -219,8 +268,6 @@ func (l *accessLog) flush() error {
 // not.
 func (l *accessLog) reopen() error {
 	ferr := l.flush()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	return errors.Join(ferr, l.file.Reopen())
 }
 
