@@ -55,8 +55,8 @@ var (
 // staticFile is what a response needs from a file, derived once: the
 // resolved name, validators, type, and for small files the content.
 type staticFile struct {
-	name    string // below the root, after the index file
-	key     string // in the file cache
+	name    string  // below the root, after the index file
+	key     fileKey // in the file cache
 	size    int64
 	ino     uint64 // a file replaced by another of the same size and second is another
 	mod     time.Time
@@ -79,11 +79,8 @@ func (s *staticRoot) lookup(rel, index string, folder bool, now time.Time) (*sta
 	if strings.IndexByte(rel, 0) >= 0 {
 		return nil, nil, errNotFound
 	}
-	name := strings.TrimPrefix(path.Clean("/"+rel), "/")
-	key := s.dir + "\x00" + name + "\x00" + index
-	if folder {
-		key += "\x00/"
-	}
+	key := fileKey{dir: s.dir, name: cleanName(rel), index: index, folder: folder}
+	name := key.name
 	if e, ok := s.cache.get(key); ok {
 		if now.UnixNano()-e.checked.Load() < int64(time.Second) || s.unchanged(e, now) {
 			return e, nil, nil
@@ -106,6 +103,24 @@ func (s *staticRoot) lookup(rel, index string, folder bool, now time.Time) (*sta
 	e.body, e.key = body, key
 	s.cache.set(key, e)
 	return e, nil, nil
+}
+
+// cleanName is rel cleaned as a path below the root, without its leading
+// slash: rel itself (less that slash) when it is clean already, as nearly
+// every request's is (path.Clean would copy it).
+func cleanName(rel string) string {
+	rel = strings.TrimPrefix(rel, "/") // a route's rest begins with one
+	clean := !strings.HasPrefix(rel, "/") && !strings.HasSuffix(rel, "/")
+	for seg := range strings.SplitSeq(rel, "/") {
+		if !clean {
+			break
+		}
+		clean = seg != "" && seg != "." && seg != ".." || rel == ""
+	}
+	if clean {
+		return rel
+	}
+	return strings.TrimPrefix(path.Clean("/"+rel), "/")
 }
 
 // unchanged stats a cached file again and reports whether it is the same.
