@@ -2,6 +2,8 @@ package frontend
 
 import (
 	"hash/maphash"
+	"os"
+	"sync/atomic"
 
 	"github.com/dgraph-io/ristretto/v2"
 )
@@ -13,6 +15,39 @@ type fileCache struct {
 	maxFile int64 // larger files are streamed, never cached
 	seed    maphash.Seed
 	c       *ristretto.Cache[uint64, *staticFile] // by fileKey's hash
+	kept    atomic.Int32                          // files kept open (keepFile)
+}
+
+// A cached file of sendfileMin bytes or more keeps its open file while it
+// is cached, up to maxKeptFiles of them, for the event loops to send with
+// sendfile: the body then goes from the page cache, whose pages stay hot
+// for every answer, where a copy from memory goes through new socket
+// buffers each time. On the benchmark machine's loopback that halved the
+// client's cost of copying a 20 KB answer in (wrk's CPU per request
+// against nginx's sendfile had been 7 % lower than against cairn's
+// writev). Smaller files cost less to copy than the extra system call.
+const (
+	sendfileMin  = 8 << 10
+	maxKeptFiles = 1024
+)
+
+// keepFile keeps f, the file e's body was read from, in e (see
+// staticFile.file); false when it does not (f is then the caller's to
+// close).
+func (fc *fileCache) keepFile(e *staticFile, f *os.File) bool {
+	if e.size < sendfileMin || fc.kept.Add(1) > maxKeptFiles {
+		if e.size >= sendfileMin {
+			fc.kept.Add(-1)
+		}
+		return false
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		fc.kept.Add(-1)
+		return false
+	}
+	e.file, e.fileRaw, e.kept = f, raw, &fc.kept
+	return true
 }
 
 // fileKey names a cached file: the route's folder, the cleaned path below
@@ -41,6 +76,14 @@ func newFileCache(size, maxFile int64) (*fileCache, error) {
 		// cache would have asked for 20 million.
 		NumCounters: min(max(10*size/(4<<10), 1000), 1<<20),
 		MaxCost:     size,
+		// Once per Set taken, whether the entry was then refused,
+		// evicted, deleted or replaced (by itself too, when set again
+		// with its compressed forms); with nil for a Del of nothing.
+		OnExit: func(e *staticFile) {
+			if e != nil {
+				e.release()
+			}
+		},
 		// Gets are counted for the admission policy in per-processor
 		// batches of BufferItems, each handed to the policy's goroutine;
 		// with ristretto's suggested 64 that woke it every 64 hits, and
@@ -90,7 +133,10 @@ func (fc *fileCache) set(key fileKey, e *staticFile) {
 				cost += int64(len(*b))
 			}
 		}
-		fc.c.Set(fc.hash(key), e, cost)
+		e.holds.Add(1)
+		if !fc.c.Set(fc.hash(key), e, cost) {
+			e.release() // dropped: no exit will come for it
+		}
 	}
 }
 

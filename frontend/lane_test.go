@@ -2,15 +2,20 @@ package frontend_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/cairnstack/cairn/frontend"
 	"github.com/cairnstack/cairn/internal/sitefile"
 )
 
@@ -205,4 +210,134 @@ func TestLaneHalfClose(t *testing.T) {
 			c.Close()
 		}
 	}
+}
+
+// rootConfig serves dir at / with a static cache of cache bytes.
+func rootConfig(dir string, cache int64) *frontend.Config {
+	cfg := frontend.NewConfig()
+	cfg.StaticCache = sitefile.Size(cache)
+	cfg.Hosts = []frontend.Host{{Default: true, Routes: []frontend.Route{{Path: "/", Static: dir}}}}
+	return cfg
+}
+
+// readAnswer reads one answer from br, its body in pieces of at most
+// piece bytes with pause between them (a slow client).
+func readAnswer(t *testing.T, br *bufio.Reader, piece int, pause time.Duration) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body []byte
+	buf := make([]byte, piece)
+	for {
+		n, err := resp.Body.Read(buf)
+		body = append(body, buf[:n]...)
+		if err == io.EOF {
+			return resp, body
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(body), err)
+		}
+		time.Sleep(pause)
+	}
+}
+
+// TestLaneSendfile: cached files the loops send with sendfile come whole
+// to a client reading slowly (the socket fills again and again), one
+// after the other on a connection; a file truncated in place while cached
+// is still answered whole, from the cached body (sendfile finds its end
+// early); and the files the cache keeps open are closed when it lets
+// them go and when the frontend stops.
+func TestLaneSendfile(t *testing.T) {
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 384<<10) // 6 MiB: more than a socket's send buffer grows to
+	mid := bytes.Repeat([]byte("m"), 20<<10)
+	for name, b := range map[string][]byte{"big.bin": big, "mid.bin": mid} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := rootConfig(dir, 64<<20)
+	cfg.StaticCacheMaxFile = 8 << 20
+	fe := startFrontend(t, cfg)
+	// A small receive buffer, set before connecting (it sets the window),
+	// so that the frontend's sends find the socket full.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 8<<10) })
+	}}
+	c, err := d.Dial("tcp", fe.addr[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /mid.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range [][]byte{big, mid, big} {
+		if resp, body := readAnswer(t, br, 64<<10, 2*time.Millisecond); resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Errorf("answer %d: %d, %d bytes; want 200 and %d", i, resp.StatusCode, len(body), len(want))
+		}
+	}
+	c.Close()
+
+	// Truncated in place: the cache looks at the file again after a
+	// second at most, so within it the entry (and its open file) is used.
+	if resp, body := get(t, fe.url("/mid.bin")); resp.StatusCode != 200 || body != string(mid) {
+		t.Fatalf("mid.bin: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if err := os.Truncate(filepath.Join(dir, "mid.bin"), 100); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := get(t, fe.url("/mid.bin"))
+	switch {
+	case resp.StatusCode != 200:
+		t.Errorf("truncated: %d", resp.StatusCode)
+	case len(body) == len(mid) && body != string(mid):
+		t.Errorf("truncated: %d bytes, not the cached ones", len(body))
+	case len(body) != len(mid) && body != string(mid[:100]):
+		t.Errorf("truncated: %d bytes; want the cached %d or the new 100", len(body), len(mid))
+	}
+
+	// A cache of 128 KiB holds at most 8 files of 16 KiB: the others it
+	// refuses or lets go of are closed.
+	small := startFrontend(t, rootConfig(dir, 128<<10))
+	for i := range 40 {
+		name := fmt.Sprintf("f%02d.bin", i)
+		if err := os.WriteFile(filepath.Join(dir, name), bytes.Repeat([]byte{byte('a' + i%26)}, 16<<10), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if resp, body := get(t, small.url("/"+name)); resp.StatusCode != 200 || len(body) != 16<<10 {
+				t.Fatalf("%s: %d, %d bytes", name, resp.StatusCode, len(body))
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // ristretto's evictions come from its goroutine
+	if n := openFilesIn(t, dir); n > 8+2 {
+		t.Errorf("%d files of the folder open with a cache for 8; want at most 10", n)
+	}
+	small.stop()
+	fe.stop()
+	if n := openFilesIn(t, dir); n != 0 {
+		t.Errorf("%d files of the folder open after the frontends stopped; want none", n)
+	}
+}
+
+// openFilesIn counts this process's descriptors open on files in dir.
+func openFilesIn(t *testing.T, dir string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(target, dir+"/") {
+			n++
+		}
+	}
+	return n
 }

@@ -42,6 +42,13 @@ type clientConn struct {
 	hup        bool // an event said the client hung up: read to the end
 	heading    bool // part of a head has come: read_timeout runs
 	deadline   time.Time
+	// file, when set, is a cached static file whose body follows out,
+	// sent with sendfile from fileOff (sendFile).
+	file       *staticFile
+	fileOff    int64
+	sendN      int   // sendfile's result, from sendfileFn
+	sendErr    error // sendfile's error, from sendfileFn
+	sendfileFn func(fd uintptr)
 	req        laneRequest
 	x          exchange
 }
@@ -280,8 +287,11 @@ func (c *clientConn) staticCached(lp *loop, rel string) bool {
 	resp := &lp.resp
 	resp.Reset()
 	resp.SetBodyRaw(body)
-	if c.req.head {
+	switch {
+	case c.req.head:
 		resp.SkipBody, body = true, nil
+	case enc == "" && e.file != nil:
+		c.file, c.fileOff, body = e, 0, nil // after the head (flush)
 	}
 	c.state, c.heading, c.deadline = csUpstream, false, time.Time{}
 	c.emit(lp, resp, body)
@@ -512,11 +522,25 @@ func (c *clientConn) account(f *Frontend, resp *fasthttp.Response) {
 
 // flush writes the answer; once it is out, the next request is served.
 func (c *clientConn) flush(lp *loop) {
-	for c.sent < len(c.out) {
-		n, err := unix.Write(c.fd, c.out[c.sent:])
+	for c.sent < len(c.out) || c.file != nil {
+		var n int
+		var err error
+		switch {
+		case c.sent < len(c.out) && c.file != nil:
+			// The head, held back (MSG_MORE) to leave in one segment
+			// with the start of the file, as nginx's tcp_nopush does.
+			n, err = unix.SendmsgN(c.fd, c.out[c.sent:], nil, nil, unix.MSG_MORE)
+			c.sent += max(n, 0)
+		case c.sent < len(c.out):
+			n, err = unix.Write(c.fd, c.out[c.sent:])
+			c.sent += max(n, 0)
+		default:
+			if n, err = c.sendFile(); err == errFromMemory {
+				continue
+			}
+		}
 		switch {
 		case n > 0:
-			c.sent += n
 			c.deadline = lp.now.Add(lp.ln.f.cfg().WriteTimeout.D())
 		case err == unix.EINTR:
 		case err == unix.EAGAIN:
@@ -538,6 +562,41 @@ func (c *clientConn) flush(lp *loop) {
 		return
 	}
 	c.serve(lp)
+}
+
+// sendFile sends the rest of c.file's body with sendfile, as far as the
+// socket takes it; its result is flush's to handle. When the file cannot
+// be sent (the cache has closed it, or it has shrunk on disk since it was
+// read), the rest is sent from the cached body instead, by flush, like
+// any answer.
+func (c *clientConn) sendFile() (int, error) {
+	e := c.file
+	if c.sendfileFn == nil {
+		c.sendfileFn = c.sendfile
+	}
+	c.sendN, c.sendErr = 0, nil
+	err := e.fileRaw.Control(c.sendfileFn)
+	switch {
+	case err == nil && c.sendN > 0:
+		if c.fileOff += int64(c.sendN); c.fileOff == e.size {
+			c.file = nil
+		}
+		return c.sendN, nil
+	case err == nil && (c.sendErr == unix.EAGAIN || c.sendErr == unix.EINTR):
+		return 0, c.sendErr
+	}
+	c.out = append(c.out[:0], e.body[c.fileOff:]...)
+	c.sent, c.file = 0, nil
+	return 0, errFromMemory
+}
+
+// errFromMemory: sendFile has put the rest of the body in out.
+var errFromMemory = errors.New("frontend: file sent from memory")
+
+// sendfile is sendFile's call, with the file's descriptor held open.
+func (c *clientConn) sendfile(fd uintptr) {
+	off := c.fileOff
+	c.sendN, c.sendErr = unix.Sendfile(c.fd, int(fd), &off, int(c.file.size-c.fileOff))
 }
 
 func (c *clientConn) timedOut(lp *loop) {

@@ -395,6 +395,9 @@ func TestBothWaysStaticCached(t *testing.T) {
 	if err := os.WriteFile(dir+"/b.bin", []byte("binary"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(dir+"/c.bin", bytes.Repeat([]byte("0123456789abcdef"), 6<<10), 0o644); err != nil { // sent with sendfile
+		t.Fatal(err)
+	}
 	got := map[bool][]string{}
 	for _, loops := range []bool{false, true} {
 		cfg := frontend.NewConfig()
@@ -407,6 +410,9 @@ func TestBothWaysStaticCached(t *testing.T) {
 			"HEAD /a.html HTTP/1.1\r\nHost: x\r\n\r\n",
 			"GET /b.bin HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
 			"GET /b.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+			"GET /c.bin HTTP/1.1\r\nHost: x\r\n\r\n",
+			"GET /c.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+			"HEAD /c.bin HTTP/1.1\r\nHost: x\r\n\r\n",
 		} {
 			c := dial(t, fe.addr[0], 5*time.Second)
 			if _, err := io.WriteString(c, req); err != nil {

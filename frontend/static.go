@@ -67,6 +67,26 @@ type staticFile struct {
 
 	checked atomic.Int64              // unix nanoseconds of the last stat
 	encoded [2]atomic.Pointer[[]byte] // br, gzip forms of body, made on first use
+
+	// file is the open file of a cached body of at least sendfileMin
+	// bytes, kept while the cache holds the entry (holds: the cache's
+	// Sets not yet matched by their exit), for the event loops to send
+	// with sendfile. The loops reach its descriptor only through
+	// fileRaw.Control, which keeps it from being closed under them;
+	// once it is closed they send body instead.
+	file    *os.File
+	fileRaw syscall.RawConn
+	holds   atomic.Int32
+	kept    *atomic.Int32 // the cache's count of kept files, while file is kept
+}
+
+// release ends one of the cache's holds on e, closing its file after the
+// last.
+func (e *staticFile) release() {
+	if e.holds.Add(-1) == 0 && e.file != nil {
+		_ = e.file.Close()
+		e.kept.Add(-1)
+	}
 }
 
 // lookup resolves a decoded request path. A cached file comes back with a
@@ -96,11 +116,14 @@ func (s *staticRoot) lookup(rel, index string, folder bool, now time.Time) (*sta
 		return e, f, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(f, fi.Size()+1))
-	f.Close()
 	if err != nil || int64(len(body)) != fi.Size() {
+		f.Close()
 		return nil, nil, errForbidden // changed or unreadable while we read it
 	}
 	e.body, e.key = body, key
+	if !s.cache.keepFile(e, f) {
+		f.Close()
+	}
 	s.cache.set(key, e)
 	return e, nil, nil
 }
