@@ -167,7 +167,8 @@ func (l *accessLog) writePending(p pendingLine, sent int64) {
 	l.scratch.Put(bp)
 }
 
-// logRequest is what a log line says of a request and its answer.
+// logRequest is what a log line says of a request and its answer. A nil
+// method means no request line was read, logged as "-".
 type logRequest struct {
 	method, uri, proto, referer, userAgent []byte
 	user                                   string // of Basic authentication, or ""
@@ -194,11 +195,17 @@ func (l *accessLog) appendHead(b []byte, r *logRequest, remote netip.Addr, now t
 	b = append(b, " ["...)
 	b = l.appendTime(b, now)
 	b = append(b, "] \""...)
-	b = appendEscaped(b, r.method)
-	b = append(b, ' ')
-	b = appendEscaped(b, r.uri)
-	b = append(b, ' ')
-	b = appendEscaped(b, r.proto)
+	if r.method == nil {
+		// No request line was read (a head cut off, too large or
+		// malformed): nginx's "-" rather than a request made up.
+		b = append(b, '-')
+	} else {
+		b = appendEscaped(b, r.method)
+		b = append(b, ' ')
+		b = appendEscaped(b, r.uri)
+		b = append(b, ' ')
+		b = appendEscaped(b, r.proto)
+	}
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(r.status), 10)
 	return append(b, ' ')

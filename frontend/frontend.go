@@ -297,7 +297,10 @@ func (fl fasthttpLogger) Printf(format string, args ...any) {
 func (f *Frontend) requestError(ctx *fasthttp.RequestCtx, err error) {
 	status, msg := requestErrorStatus(err)
 	ctx.Error(msg, status)
-	f.finish(ctx, nil, time.Now(), logged{})
+	// Whether the head was read: fasthttp keeps its fields only when it
+	// was, and a head behind which a body could fail has a field saying
+	// so (Content-Length, Transfer-Encoding).
+	f.finish(ctx, nil, time.Now(), logged{noHead: len(ctx.Request.Header.RawHeaders()) == 0})
 	if (status == fasthttp.StatusBadRequest || status == fasthttp.StatusRequestHeaderFieldsTooLarge) && ctx.ConnRequestNum() == 0 {
 		ctx.SetConnectionClose()
 		ctx.Response.Header.SetServer(serverName)
@@ -523,10 +526,15 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 		if !lg.client.IsValid() {
 			lg.client, _ = clientIP(ctx, peerAddr(ctx), f.cfg().trusted)
 		}
-		if lg.uri == nil {
-			lg.uri = ctx.RequestURI()
+		switch {
+		case lg.noHead:
+			lr = logRequest{status: ctx.Response.StatusCode()}
+		default:
+			if lg.uri == nil {
+				lg.uri = ctx.RequestURI()
+			}
+			lr = requestLine(ctx, lg.uri)
 		}
-		lr = requestLine(ctx, lg.uri)
 	}
 	f.account(r, &ctx.Response, int64(len(ctx.Request.Header.RawHeaders()))+lg.bodyIn, al, lr, lg.client, now)
 }

@@ -503,6 +503,7 @@ func (lp *loop) refuse(fd, status int, msg string) {
 	resp.Header.SetServer(serverName)
 	resp.Header.SetContentType("text/plain")
 	resp.Header.SetContentLength(len(msg))
+	resp.SetBodyString(msg) // in resp too, for the access log's count
 	b := append(resp.Header.AppendBytes(lp.up[:0]), msg...)
 	_, _ = unix.Write(fd, b) // a new connection's buffer takes it
 	unix.Close(fd)

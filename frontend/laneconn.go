@@ -606,12 +606,15 @@ func (c *clientConn) timedOut(lp *loop) {
 	// write_timeout, the connection is closed, as fasthttp closes it.
 	if c.state == csIdle && c.heading {
 		status, msg := requestErrorStatus(os.ErrDeadlineExceeded)
-		lp.ln.f.m.unroutedRequests(classIndex(status)).Inc()
 		fd := c.fd
 		lp.forget(fd)
 		lp.dropClient(c)
 		c.fd = -1
 		lp.refuse(fd, status, msg)
+		// Counted and logged as the fasthttp path does, without a request
+		// line (the head was not read).
+		f := lp.ln.f
+		f.account(nil, &lp.resp, 0, f.access.Load(), logRequest{status: status}, c.peer, lp.now)
 		return
 	}
 	c.close(lp)

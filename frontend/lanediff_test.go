@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -538,5 +539,42 @@ func TestBothWaysMaxConns(t *testing.T) {
 		}
 		fe.stop() // its pooled connections closed before the next mode counts
 		waitFor(t, func() bool { return open.Load() == 0 })
+	}
+}
+
+// A request whose head was not read — too large, malformed, or not
+// finished within read_timeout — is logged with "-" for its request line
+// (fasthttp's request then holds defaults, which were logged as
+// "GET / HTTP/1.1"), and counted, both ways; a request whose head was
+// read and whose body failed keeps its line.
+func TestBothWaysUnreadHeadLogged(t *testing.T) {
+	up := answerEach(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	for _, loops := range []bool{false, true} {
+		logPath := filepath.Join(t.TempDir(), "access.log")
+		cfg := proxyConfig(up)
+		cfg.AccessLog = logPath
+		cfg.ReadTimeout = sitefile.Dur(time.Second)
+		cfg.MaxBodySize = 10
+		fe := startAt(t, cfg, loops)
+		for _, req := range []string{
+			"GET /big HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("y", 20<<10) + "\r\n\r\n",
+			"BLAH\r\n\r\n",
+			"GET /ok HTTP/1.1\r\nHost: x\r\nBad Field\r\n\r\n",
+			"GET /slow HTTP/1.1\r\nHost: x\r\n", // then nothing: 408
+			"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n0123456789a",
+		} {
+			raw(t, fe.addr[0], req)
+		}
+		lines := logLines(t, fe, logPath, 5)
+		want := []string{`"-" 431 25 "-" "-"`, `"-" 400 12 "-" "-"`, `"-" 400 12 "-" "-"`, `"-" 408 16 "-" "-"`, `"POST /up HTTP/1.1" 413 23 "-" "-"`}
+		for i, w := range want {
+			if !strings.HasSuffix(lines[i], "] "+w) {
+				t.Errorf("%s: line %d %q; want it to end %q", modeName(loops), i, lines[i], w)
+			}
+		}
+		if got := counterValue(t, fe, "cairn_frontend_requests_total", map[string]string{"host": "_", "route": "_", "class": "4xx"}); got != 5 {
+			t.Errorf("%s: %v requests counted 4xx without a route; want 5", modeName(loops), got)
+		}
+		fe.stop()
 	}
 }

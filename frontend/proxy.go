@@ -222,6 +222,9 @@ type logged struct {
 	client netip.Addr
 	uri    []byte
 	bodyIn int64
+	// noHead: the request's head was not read (fasthttp's request then
+	// holds defaults, GET / HTTP/1.1, which the log must not show).
+	noHead bool
 }
 
 // proxy forwards the request to the route's upstream. The client's request
