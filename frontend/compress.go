@@ -48,8 +48,15 @@ func (f *Frontend) compress(ctx *fasthttp.RequestCtx) {
 // compressResponse is compress for a response to a request with the given
 // method (HEAD or not) and Accept-Encoding.
 func (f *Frontend) compressResponse(resp *fasthttp.Response, head bool, acceptEncoding []byte) {
-	if resp.IsBodyStream() || resp.SkipBody || head || resp.StatusCode() == fasthttp.StatusPartialContent ||
+	if resp.IsBodyStream() || resp.StatusCode() == fasthttp.StatusPartialContent ||
 		resp.StatusCode() < 200 || resp.StatusCode() == fasthttp.StatusNoContent || resp.StatusCode() == fasthttp.StatusNotModified {
+		return
+	}
+	if head {
+		f.compressHead(&resp.Header, acceptEncoding)
+		return
+	}
+	if resp.SkipBody {
 		return
 	}
 	body := resp.Body()
@@ -61,6 +68,29 @@ func (f *Frontend) compressResponse(resp *fasthttp.Response, head bool, acceptEn
 		return
 	}
 	setEncoded(resp, enc, encode(enc, body))
+}
+
+// compressHead gives an answer to HEAD the fields the answer to GET would
+// have (RFC 9110 §9.3.2): one that GET's would be compressed says so, and
+// leaves out its length, which only compressing would tell, as nginx
+// leaves it out. GET's body would be compressed when it is read whole: of
+// a length up to maxBufferedBody, or of none given (chunked, Zope's HEAD
+// rarely); static files up to maxCompressStatic, the same size.
+func (f *Frontend) compressHead(h *fasthttp.ResponseHeader, acceptEncoding []byte) {
+	size := int64(h.ContentLength())
+	switch {
+	case size > maxBufferedBody:
+		return
+	case size < 0:
+		size = int64(f.cfg().CompressMinSize)
+	}
+	if !f.compressible(h, string(h.ContentType()), size) {
+		return
+	}
+	if enc := acceptedEncoding(acceptEncoding); enc != "" {
+		markEncoded(h, enc)
+		h.SetContentLength(-1)
+	}
 }
 
 // encode compresses body with "br" or "gzip", at levels that keep the CPU
@@ -75,16 +105,21 @@ func encode(enc string, body []byte) []byte {
 // setEncoded makes out, encoded with enc, the response body.
 func setEncoded(resp *fasthttp.Response, enc string, out []byte) {
 	resp.SetBodyRaw(out)
-	resp.Header.Set("Content-Encoding", enc)
+	markEncoded(&resp.Header, enc)
 	resp.Header.SetContentLength(len(out))
+}
+
+// markEncoded gives h the fields of an answer encoded with enc.
+func markEncoded(h *fasthttp.ResponseHeader, enc string) {
+	h.Set("Content-Encoding", enc)
 	// Byte ranges would be of the file, not of this body: nginx drops it.
-	delFold(&resp.Header, "Accept-Ranges")
+	delFold(h, "Accept-Ranges")
 	// A strong validator names one representation; the compressed one is
 	// another (RFC 9110 §8.8.3), so weaken it as nginx does.
 	// Zope spells it "Etag".
 	var buf [128]byte
-	if et := appendFieldFold(buf[:0], resp.Header.All(), "ETag"); len(et) > 0 && !bytes.HasPrefix(et, []byte("W/")) {
-		replaceFold(&resp.Header, "ETag", weakETag(string(et)))
+	if et := appendFieldFold(buf[:0], h.All(), "ETag"); len(et) > 0 && !bytes.HasPrefix(et, []byte("W/")) {
+		replaceFold(h, "ETag", weakETag(string(et)))
 	}
 }
 

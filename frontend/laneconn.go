@@ -250,11 +250,11 @@ func (c *clientConn) staticCached(lp *loop, rel string) bool {
 		return false
 	}
 	body, enc := e.body, ""
-	// Not for HEAD, as serveStatic (which answers it before looking at
-	// compression: the known gap beside nginx, README).
-	vary := !c.req.head && e.size <= maxCompressStatic && f.compressibleType(e.ctype, e.size)
+	// HEAD gets GET's fields, a compressed answer's without its length
+	// (compressHead); so the compressed form is not made for it.
+	vary := e.size <= maxCompressStatic && f.compressibleType(e.ctype, e.size)
 	if vary {
-		if enc = acceptedEncoding(c.req.acceptEncoding); enc != "" {
+		if enc = acceptedEncoding(c.req.acceptEncoding); enc != "" && !c.req.head {
 			body = r.static.encoded(e, enc)
 		}
 	}
@@ -264,9 +264,13 @@ func (c *clientConn) staticCached(lp *loop, rel string) bool {
 	if enc != "" {
 		b = appendField(b, "Content-Encoding", enc)
 	}
-	b = append(b, "Content-Length: "...)
-	b = strconv.AppendInt(b, int64(len(body)), 10)
-	b = append(b, "\r\n"...)
+	if c.req.head && enc != "" {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...) // as fasthttp writes an unknown length
+	} else {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+		b = append(b, "\r\n"...)
+	}
 	if enc == "" {
 		b = appendField(b, "ETag", e.etag)
 		b = appendField(b, "Accept-Ranges", "bytes")

@@ -578,3 +578,53 @@ func TestBothWaysUnreadHeadLogged(t *testing.T) {
 		fe.stop()
 	}
 }
+
+// An answer to HEAD has the fields the answer to GET has (RFC 9110 §9.3.2),
+// as nginx's: compressed when GET's is (then without a length, which only
+// compressing would tell), with the same Vary, ETag and Accept-Ranges;
+// proxied or static, cached or not, both ways.
+func TestBothWaysHeadAsGet(t *testing.T) {
+	origin := startOrigin(t, "i1")
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"a.html":   strings.Repeat("<p>static</p>", 200),
+		"big.txt":  strings.Repeat("t", 1<<20+1), // over maxCompressStatic: sent as it is
+		"tiny.txt": "tiny",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paths := []string{"/static/a.html", "/static/big.txt", "/static/tiny.txt", "/page", "/bytes?n=100", "/bytes?n=2000000"}
+	for _, loops := range []bool{false, true} {
+		for _, cache := range []sitefile.Size{frontend.NewConfig().StaticCache, 0} {
+			cfg := proxyConfig(origin)
+			cfg.StaticCache = cache
+			cfg.Hosts[0].Routes = append([]frontend.Route{{Path: "/static/", Static: dir}}, cfg.Hosts[0].Routes...)
+			fe := startAt(t, cfg, loops)
+			for _, p := range paths {
+				for _, ae := range []string{"", "gzip", "br"} {
+					g, _ := get(t, fe.url(p), "Accept-Encoding", ae)
+					h, body := send(t, http.MethodHead, fe.url(p), nil, "Accept-Encoding", ae)
+					where := fmt.Sprintf("%s, static_cache %d: HEAD %s (Accept-Encoding %q)", modeName(loops), cache, p, ae)
+					if h.StatusCode != g.StatusCode || body != "" {
+						t.Errorf("%s: %d %q; GET's status %d", where, h.StatusCode, body, g.StatusCode)
+					}
+					for _, k := range []string{"Content-Encoding", "Content-Type", "Vary", "Etag", "Accept-Ranges"} {
+						if h.Header.Get(k) != g.Header.Get(k) {
+							t.Errorf("%s: %s %q; GET's %q", where, k, h.Header.Get(k), g.Header.Get(k))
+						}
+					}
+					wantLen := g.ContentLength
+					if g.Header.Get("Content-Encoding") != "" {
+						wantLen = -1
+					}
+					if h.ContentLength != wantLen {
+						t.Errorf("%s: length %d; want %d (GET's %d)", where, h.ContentLength, wantLen, g.ContentLength)
+					}
+				}
+			}
+			fe.stop()
+		}
+	}
+}
