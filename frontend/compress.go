@@ -42,18 +42,18 @@ func (f *Frontend) compressibleType(ctype string, size int64) bool {
 // compress encodes the response body with brotli or gzip, as the client
 // prefers, when it is compressible and not encoded already (never twice).
 func (f *Frontend) compress(ctx *fasthttp.RequestCtx) {
-	f.compressResponse(&ctx.Response, ctx.IsHead(), ctx.Request.Header.Peek("Accept-Encoding"))
+	f.compressResponse(&ctx.Response, ctx.IsHead(), ctx.Request.Header.IsHTTP11(), ctx.Request.Header.Peek("Accept-Encoding"))
 }
 
 // compressResponse is compress for a response to a request with the given
-// method (HEAD or not) and Accept-Encoding.
-func (f *Frontend) compressResponse(resp *fasthttp.Response, head bool, acceptEncoding []byte) {
+// method (HEAD or not), version and Accept-Encoding.
+func (f *Frontend) compressResponse(resp *fasthttp.Response, head, http11 bool, acceptEncoding []byte) {
 	if resp.IsBodyStream() || resp.StatusCode() == fasthttp.StatusPartialContent ||
 		resp.StatusCode() < 200 || resp.StatusCode() == fasthttp.StatusNoContent || resp.StatusCode() == fasthttp.StatusNotModified {
 		return
 	}
 	if head {
-		f.compressHead(&resp.Header, acceptEncoding)
+		f.compressHead(&resp.Header, http11, acceptEncoding)
 		return
 	}
 	if resp.SkipBody {
@@ -73,23 +73,25 @@ func (f *Frontend) compressResponse(resp *fasthttp.Response, head bool, acceptEn
 // compressHead gives an answer to HEAD the fields the answer to GET would
 // have (RFC 9110 §9.3.2): one that GET's would be compressed says so, and
 // leaves out its length, which only compressing would tell, as nginx
-// leaves it out. GET's body would be compressed when it is read whole: of
-// a length up to maxBufferedBody, or of none given (chunked, Zope's HEAD
-// rarely); static files up to maxCompressStatic, the same size.
-func (f *Frontend) compressHead(h *fasthttp.ResponseHeader, acceptEncoding []byte) {
+// leaves it out: "Transfer-Encoding: chunked" to HTTP/1.1, and to HTTP/1.0,
+// which must not be sent a transfer coding (RFC 9112 §6.1), no length at
+// all, the connection closed after. GET's body is compressed when it is
+// read whole, of a length up to maxBufferedBody (static files up to
+// maxCompressStatic, the same size); an answer to HEAD that gives no
+// length (or 0, as some applications answer HEAD) is left as it is, since
+// GET's may or may not be.
+func (f *Frontend) compressHead(h *fasthttp.ResponseHeader, http11 bool, acceptEncoding []byte) {
 	size := int64(h.ContentLength())
-	switch {
-	case size > maxBufferedBody:
-		return
-	case size < 0:
-		size = int64(f.cfg().CompressMinSize)
-	}
-	if !f.compressible(h, string(h.ContentType()), size) {
+	if size <= 0 || size > maxBufferedBody || !f.compressible(h, string(h.ContentType()), size) {
 		return
 	}
 	if enc := acceptedEncoding(acceptEncoding); enc != "" {
 		markEncoded(h, enc)
 		h.SetContentLength(-1)
+		if !http11 {
+			h.Del("Transfer-Encoding")
+			h.SetConnectionClose()
+		}
 	}
 }
 

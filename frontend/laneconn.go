@@ -502,7 +502,7 @@ func (c *clientConn) finishHead(f *Frontend, resp *fasthttp.Response) {
 	if r := c.x.r; r != nil && len(r.headers) > 0 {
 		setAddedHeaders(resp, r.headers)
 	}
-	f.compressResponse(resp, c.req.head, c.req.acceptEncoding)
+	f.compressResponse(resp, c.req.head, true, c.req.acceptEncoding) // the loops take HTTP/1.1 only
 	if c.closeAfter {
 		resp.Header.SetConnectionClose()
 	}
@@ -570,9 +570,12 @@ func (c *clientConn) flush(lp *loop) {
 
 // sendFile sends the rest of c.file's body with sendfile, as far as the
 // socket takes it; its result is flush's to handle. When the file cannot
-// be sent (the cache has closed it, or it has shrunk on disk since it was
-// read), the rest is sent from the cached body instead, by flush, like
-// any answer.
+// be sent (the cache has closed it, or it is no longer the file that was
+// read: changed in place since), the rest is sent from the cached body
+// instead, by flush, like any answer: the answer's head is the cached
+// file's. A file that ends early once part of it has gone (changed while
+// being sent) ends the connection, as nginx ends it: the rest from
+// memory would make a body that was never on disk.
 func (c *clientConn) sendFile() (int, error) {
 	e := c.file
 	if c.sendfileFn == nil {
@@ -588,19 +591,36 @@ func (c *clientConn) sendFile() (int, error) {
 		return c.sendN, nil
 	case err == nil && (c.sendErr == unix.EAGAIN || c.sendErr == unix.EINTR):
 		return 0, c.sendErr
+	case err == nil && c.sendErr == nil && c.fileOff > 0:
+		return 0, errFileShrank
 	}
 	c.out = append(c.out[:0], e.body[c.fileOff:]...)
 	c.sent, c.file = 0, nil
 	return 0, errFromMemory
 }
 
-// errFromMemory: sendFile has put the rest of the body in out.
-var errFromMemory = errors.New("frontend: file sent from memory")
+var (
+	// errFromMemory: sendFile has put the rest of the body in out.
+	errFromMemory = errors.New("frontend: file sent from memory")
+	errFileShrank = errors.New("frontend: static file shrank while sent")
+	errFileMoved  = errors.New("frontend: static file changed since cached")
+)
 
-// sendfile is sendFile's call, with the file's descriptor held open.
+// sendfile is sendFile's call, with the file's descriptor held open. An
+// answer's first call checks that the file is still the one read into the
+// cache (a rewrite in place keeps the descriptor, and the cache looks
+// again only once a second), so that no answer mixes two versions.
 func (c *clientConn) sendfile(fd uintptr) {
+	e := c.file
+	if c.fileOff == 0 {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(fd), &st); err != nil || st.Size != e.size || st.Mtim.Nano() != e.mtime {
+			c.sendN, c.sendErr = 0, errFileMoved
+			return
+		}
+	}
 	off := c.fileOff
-	c.sendN, c.sendErr = unix.Sendfile(c.fd, int(fd), &off, int(c.file.size-c.fileOff))
+	c.sendN, c.sendErr = unix.Sendfile(c.fd, int(fd), &off, int(e.size-c.fileOff))
 }
 
 func (c *clientConn) timedOut(lp *loop) {

@@ -628,3 +628,66 @@ func TestBothWaysHeadAsGet(t *testing.T) {
 		}
 	}
 }
+
+// A cached file rewritten in place (same inode, as cp and shell
+// redirection do) is never answered with a body of neither version: the
+// loops' sendfile checks that the open file is still the one cached and
+// otherwise sends the cached copy, with its own validators; once the
+// cache looks again (after a second), the new version is served, also
+// when it has the old size and second (nanoseconds tell it apart).
+func TestBothWaysRewrittenInPlace(t *testing.T) {
+	dir := t.TempDir()
+	v1 := bytes.Repeat([]byte("m"), 20<<10)
+	for _, loops := range []bool{false, true} {
+		fe := startAt(t, rootConfig(dir, 64<<20), loops)
+		for i, v2 := range [][]byte{bytes.Repeat([]byte("x"), 100), bytes.Repeat([]byte("y"), 20<<10)} {
+			name := fmt.Sprintf("f-%s-%d.bin", modeName(loops), i)
+			if err := os.WriteFile(filepath.Join(dir, name), v1, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			resp, body := get(t, fe.url("/"+name))
+			etag1 := resp.Header.Get("ETag")
+			if body != string(v1) {
+				t.Fatalf("%s: first answer %d bytes", modeName(loops), len(body))
+			}
+			// In place (truncated, written), within the second of the first
+			// version, likely: only nanoseconds tell the same-size one apart.
+			if err := os.WriteFile(filepath.Join(dir, name), v2, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Within the cache's second: one version or the other, whole.
+			resp, body = get(t, fe.url("/"+name))
+			if !(body == string(v1) && resp.Header.Get("ETag") == etag1) && body != string(v2) {
+				t.Errorf("%s: rewritten to %d bytes: answered %d bytes, %d of the new, under %s (first %s)",
+					modeName(loops), len(v2), len(body), strings.Count(body, string(v2[:1])), resp.Header.Get("ETag"), etag1)
+			}
+			time.Sleep(1100 * time.Millisecond)
+			if _, body = get(t, fe.url("/"+name)); body != string(v2) {
+				t.Errorf("%s: a second after the rewrite to %d bytes: %d bytes, %d of the new", modeName(loops), len(v2), len(body), strings.Count(body, string(v2[:1])))
+			}
+		}
+		fe.stop()
+	}
+}
+
+// A compressed answer to HEAD over HTTP/1.0 has no length and no transfer
+// coding (which HTTP/1.0 must not be sent), and its connection is closed
+// after; over HTTP/1.1 it is chunked and the connection goes on.
+func TestBothWaysHeadCompressedHTTP10(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.html"), []byte(strings.Repeat("<p>static</p>", 200)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, loops := range []bool{false, true} {
+		fe := startAt(t, rootConfig(dir, 64<<20), loops)
+		got := raw(t, fe.addr[0], "HEAD /a.html HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n")
+		if !strings.Contains(got, "Content-Encoding: gzip\r\n") || strings.Contains(got, "Transfer-Encoding") || strings.Contains(got, "Content-Length") {
+			t.Errorf("%s: HEAD over HTTP/1.0: %q", modeName(loops), got)
+		}
+		got = raw(t, fe.addr[0], "HEAD /a.html HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\nGET /a.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if strings.Count(got, "HTTP/1.1 200 OK") != 2 || !strings.Contains(got, "Transfer-Encoding: chunked\r\n") {
+			t.Errorf("%s: HEAD then GET over HTTP/1.1: %q", modeName(loops), got)
+		}
+		fe.stop()
+	}
+}

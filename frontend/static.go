@@ -60,6 +60,7 @@ type staticFile struct {
 	size    int64
 	ino     uint64 // a file replaced by another of the same size and second is another
 	mod     time.Time
+	mtime   int64 // the modification time in nanoseconds: a rewrite within mod's second shows in it
 	etag    string
 	lastMod string
 	ctype   string
@@ -78,12 +79,13 @@ type staticFile struct {
 	fileRaw syscall.RawConn
 	holds   atomic.Int32
 	kept    *atomic.Int32 // the cache's count of kept files, while file is kept
+	closed  atomic.Bool   // file closed: once, though an entry let go may be set again
 }
 
 // release ends one of the cache's holds on e, closing its file after the
 // last.
 func (e *staticFile) release() {
-	if e.holds.Add(-1) == 0 && e.file != nil {
+	if e.holds.Add(-1) == 0 && e.file != nil && e.closed.CompareAndSwap(false, true) {
 		_ = e.file.Close()
 		e.kept.Add(-1)
 	}
@@ -149,7 +151,7 @@ func cleanName(rel string) string {
 // unchanged stats a cached file again and reports whether it is the same.
 func (s *staticRoot) unchanged(e *staticFile, now time.Time) bool {
 	fi, err := s.root.Stat(e.name)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.size || inode(fi) != e.ino || !fi.ModTime().UTC().Truncate(time.Second).Equal(e.mod) {
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.size || inode(fi) != e.ino || fi.ModTime().UnixNano() != e.mtime {
 		return false
 	}
 	e.checked.Store(now.UnixNano())
@@ -163,7 +165,7 @@ func newStaticFile(name string, fi fs.FileInfo, now time.Time) *staticFile {
 		ctype = "application/octet-stream"
 	}
 	e := &staticFile{
-		name: name, size: fi.Size(), ino: inode(fi), mod: mod, ctype: ctype,
+		name: name, size: fi.Size(), ino: inode(fi), mod: mod, mtime: fi.ModTime().UnixNano(), ctype: ctype,
 		etag:    `"` + strconv.FormatInt(mod.Unix(), 16) + "-" + strconv.FormatInt(fi.Size(), 16) + `"`,
 		lastMod: mod.Format(http1Date),
 	}
@@ -332,7 +334,12 @@ func (s *staticRoot) encoded(e *staticFile, enc string) []byte {
 	}
 	b := encode(enc, e.body)
 	e.encoded[i].Store(&b)
-	s.cache.set(e.key, e)
+	if e.holds.Load() > 0 {
+		// Set again, to be counted with its new form; not when the cache
+		// has let it go meanwhile (refused or evicted): that would bring
+		// back an entry a newer one for its file may have replaced.
+		s.cache.set(e.key, e)
+	}
 	return b
 }
 

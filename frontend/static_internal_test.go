@@ -80,3 +80,37 @@ func TestStaticLookupHitAllocates(t *testing.T) {
 		t.Errorf("a cached file: %.1f allocations a lookup; want none", n)
 	}
 }
+
+// An entry the cache refused, compressed by the request that looked it up,
+// is not set again (it would come back stale, and its kept file be counted
+// off twice): the count of kept files stays true.
+func TestStaticKeptCountAfterRefusal(t *testing.T) {
+	fc, err := newFileCache(4<<10, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.close()
+	p := filepath.Join(t.TempDir(), "a.html")
+	if err := os.WriteFile(p, make([]byte, 9000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := fileKey{dir: "d", name: "a.html"}
+	e := &staticFile{size: 9000, body: make([]byte, 9000), key: key}
+	if !fc.keepFile(e, f) {
+		t.Fatal("file not kept")
+	}
+	fc.set(key, e) // over the cache's size: refused
+	fc.c.Wait()
+	(&staticRoot{cache: fc}).encoded(e, "gzip")
+	fc.c.Wait()
+	if n := fc.kept.Load(); n != 0 {
+		t.Errorf("kept files counted %d; want 0", n)
+	}
+	if e.holds.Load() != 0 {
+		t.Errorf("holds %d; want 0", e.holds.Load())
+	}
+}
