@@ -526,10 +526,9 @@ func (f *Frontend) finish(ctx *fasthttp.RequestCtx, r *route, now time.Time, lg 
 		if !lg.client.IsValid() {
 			lg.client, _ = clientIP(ctx, peerAddr(ctx), f.cfg().trusted)
 		}
-		switch {
-		case lg.noHead:
+		if lg.noHead {
 			lr = logRequest{status: ctx.Response.StatusCode()}
-		default:
+		} else {
 			if lg.uri == nil {
 				lg.uri = ctx.RequestURI()
 			}

@@ -602,8 +602,12 @@ func (c *clientConn) sendFile() (int, error) {
 var (
 	// errFromMemory: sendFile has put the rest of the body in out.
 	errFromMemory = errors.New("frontend: file sent from memory")
+	// errFileShrank: the file ended before its cached size, part of it
+	// sent; flush closes the connection.
 	errFileShrank = errors.New("frontend: static file shrank while sent")
-	errFileMoved  = errors.New("frontend: static file changed since cached")
+	// errFileMoved: sendfile's check found the file changed before any of
+	// it went; sendFile sends the cached body instead.
+	errFileMoved = errors.New("frontend: static file changed since cached")
 )
 
 // sendfile is sendFile's call, with the file's descriptor held open. An
